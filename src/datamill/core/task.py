@@ -1,0 +1,218 @@
+"""Task definitions: a decorated function is a node; its parameter names are its inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from datamill.core.params import parse_duration
+from datamill.errors import UsageError
+
+
+class Trigger(str, enum.Enum):
+    """When a task runs, given the states of its upstream tasks (Airflow's trigger rules)."""
+
+    ALL_SUCCESS = "all_success"  # every upstream succeeded or was cached (default)
+    ALL_DONE = "all_done"  # every upstream finished, whatever the outcome
+    ANY_FAILED = "any_failed"  # at least one upstream failed (clean-up, alerts)
+    NONE_FAILED = "none_failed"  # no upstream failed; skipped upstreams are fine
+
+
+class Skip(Exception):  # noqa: N818 - reads as an instruction: raise Skip("why")
+    """Raise inside a task to skip it (and, by default, its downstream branch)."""
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Context:
+    """Marker base class of the run context; annotate a parameter with it to receive one."""
+
+    __slots__ = ()
+
+
+CACHE_POLICIES = ("fingerprint", "never")
+
+
+@dataclass(eq=False)
+class Task:
+    """One node of a pipeline: a function plus how to run it."""
+
+    fn: Callable[..., Any]
+    name: str
+    inputs: dict[str, str] | None = None  # explicit param -> upstream task; None = by name
+    retries: int = 0
+    retry_delay: float = 1.0
+    backoff: float = 2.0
+    max_retry_delay: float = 300.0
+    jitter: float = 0.1
+    timeout: float | None = None
+    cache: str = "fingerprint"
+    cache_expire: float | None = None  # seconds; set when cache="expire after"
+    run_in: str = "thread"
+    tags: tuple[str, ...] = ()
+    trigger: Trigger = Trigger.ALL_SUCCESS
+    pool: str | None = None
+    concurrency: int | None = None
+    on_failure: Callable[..., Any] | None = None
+    on_success: Callable[..., Any] | None = None
+    map: tuple[str, str] | None = None  # (parameter, upstream task) mapped item by item
+    version: str | Callable[..., Any] | None = None
+    checkpoint: bool = True
+    serializer: str | None = None
+    description: str = ""
+    signature: inspect.Signature = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        functools.update_wrapper(self, self.fn, updated=())  # type: ignore[arg-type]
+        self.signature = inspect.signature(self.fn)
+        if not self.description:
+            doc = inspect.getdoc(self.fn) or ""
+            self.description = doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the plain function: tasks stay testable without the framework."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<datamill task {self.name!r}>"
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def with_options(self, **changes: Any) -> Task:
+        """A copy with other options (e.g. a different name for a generated DAG)."""
+        return _validated(replace(self, **changes))
+
+    def options_key(self) -> str:
+        """The options that change what a task produces, for its fingerprint."""
+        ver = self.version if isinstance(self.version, str) else None
+        return f"ser={self.serializer};ver={ver};map={self.map}"
+
+
+def _validated(t: Task) -> Task:
+    where = f"task {t.name!r}"
+    if not t.name or not isinstance(t.name, str):
+        raise UsageError(f"{where}: name must be a non-empty string")
+    if any(c in t.name for c in "[]/\\ \t\n"):
+        raise UsageError(f"{where}: name may not contain spaces, slashes or brackets")
+    if not isinstance(t.retries, int) or t.retries < 0:
+        raise UsageError(f"{where}: retries must be an integer >= 0, got {t.retries!r}")
+    if t.timeout is not None and t.timeout <= 0:
+        raise UsageError(f"{where}: timeout must be positive seconds, got {t.timeout!r}")
+    if t.run_in not in ("thread", "process"):
+        raise UsageError(f"{where}: run_in must be 'thread' or 'process', got {t.run_in!r}")
+    if t.cache not in CACHE_POLICIES:
+        raise UsageError(
+            f"{where}: cache must be 'fingerprint', 'never' or a duration like '1h', got {t.cache!r}"
+        )
+    if t.concurrency is not None and t.concurrency < 1:
+        raise UsageError(f"{where}: concurrency must be >= 1, got {t.concurrency!r}")
+    if t.run_in == "process" and t.is_async:
+        raise UsageError(f"{where}: async tasks run in threads; drop run_in='process'")
+    return t
+
+
+def task(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    inputs: dict[str, str] | None = None,
+    retries: int = 0,
+    retry_delay: float | str = 1.0,
+    backoff: float = 2.0,
+    max_retry_delay: float | str = 300.0,
+    jitter: float = 0.1,
+    timeout: float | str | None = None,
+    cache: str | float | dt.timedelta = "fingerprint",
+    run_in: str = "thread",
+    tags: tuple[str, ...] | list[str] = (),
+    trigger: Trigger | str = Trigger.ALL_SUCCESS,
+    pool: str | None = None,
+    concurrency: int | None = None,
+    on_failure: Callable[..., Any] | None = None,
+    on_success: Callable[..., Any] | None = None,
+    map: str | dict[str, str] | None = None,  # noqa: A002 - the user-facing word
+    version: str | Callable[..., Any] | None = None,
+    checkpoint: bool = True,
+    serializer: str | None = None,
+) -> Any:
+    """Declare a task. Use bare (``@task``) or with options (``@task(retries=3)``).
+
+    ``map="files"`` runs one instance per item of upstream ``files``' output, the item
+    passed as the parameter of the same name; ``map={"path": "list_files"}`` names the
+    parameter. ``cache`` is ``"fingerprint"``, ``"never"`` or a duration (``"1h"``) after
+    which a checkpoint is no longer reused.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Task:
+        if isinstance(f, Task):
+            f = f.fn
+        if not callable(f):
+            raise UsageError(f"@task needs a function, got {type(f).__name__}")
+        cache_policy, expire = _parse_cache(cache, name or f.__name__)
+        mapped: tuple[str, str] | None = None
+        if isinstance(map, str):
+            mapped = (map, map)
+        elif isinstance(map, dict):
+            if len(map) != 1:
+                raise UsageError(f"task {name or f.__name__!r}: map= takes one parameter")
+            mapped = next(iter(map.items()))
+        elif map is not None:
+            raise UsageError(f"task {name or f.__name__!r}: map= takes a task name or {{param: task}}")
+        return _validated(
+            Task(
+                fn=f,
+                name=name or f.__name__,
+                inputs=dict(inputs) if inputs else None,
+                retries=retries,
+                retry_delay=_secs(retry_delay),
+                backoff=backoff,
+                max_retry_delay=_secs(max_retry_delay),
+                jitter=jitter,
+                timeout=None if timeout is None else _secs(timeout),
+                cache=cache_policy,
+                cache_expire=expire,
+                run_in=run_in,
+                tags=tuple(tags),
+                trigger=Trigger(trigger),
+                pool=pool,
+                concurrency=concurrency,
+                on_failure=on_failure,
+                on_success=on_success,
+                map=mapped,
+                version=version,
+                checkpoint=checkpoint,
+                serializer=serializer,
+            )
+        )
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap
+
+
+def _secs(value: float | str) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return parse_duration(value).total_seconds()
+
+
+def _parse_cache(cache: Any, where: str) -> tuple[str, float | None]:
+    if cache in CACHE_POLICIES:
+        return cache, None
+    if isinstance(cache, bool):
+        return ("fingerprint" if cache else "never"), None
+    try:
+        return "fingerprint", parse_duration(cache).total_seconds()
+    except (ValueError, TypeError):
+        raise UsageError(
+            f"task {where!r}: cache must be 'fingerprint', 'never' or a duration like '1h', got {cache!r}"
+        ) from None

@@ -1,0 +1,147 @@
+"""The run context: the one seam between a task and the platform.
+
+A task receives it by annotating a parameter with ``datamill.Context``. It carries the
+logger, metrics, lineage, saved state (watermarks, positions), secrets and sub-task
+submission. Everything it records travels back with the attempt's outcome and is
+written by the driver only if the attempt succeeds, so a watermark never advances
+past data that was not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from datamill.core.task import Context
+from datamill.errors import UsageError
+from datamill.runtime.logs import task_logger
+
+_sub_pool: ThreadPoolExecutor | None = None
+_sub_lock = threading.Lock()
+
+
+def _subtask_pool() -> ThreadPoolExecutor:
+    global _sub_pool
+    with _sub_lock:
+        if _sub_pool is None:
+            _sub_pool = ThreadPoolExecutor(
+                max_workers=max(4, (os.cpu_count() or 2) * 2), thread_name_prefix="datamill-sub"
+            )
+        return _sub_pool
+
+
+class RunContext(Context):
+    """What a running task can ask of datamill (see docs/concepts.md#run-context)."""
+
+    __slots__ = (
+        "run_id", "pipeline", "task", "key", "attempt", "map_key", "params", "log",
+        "_secrets", "_state", "_updates", "lineage", "metrics", "_cancel", "_children",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline: str,
+        task: str,
+        key: str,
+        attempt: int,
+        params: dict[str, Any],
+        state: dict[str, Any],
+        secrets: tuple[str, ...] = (),
+        map_key: str | None = None,
+    ):
+        self.run_id, self.pipeline, self.task, self.key = run_id, pipeline, task, key
+        self.attempt, self.map_key, self.params = attempt, map_key, params
+        self.log: logging.Logger = task_logger(task)
+        self._secrets = list(secrets)
+        self._state = state
+        self._updates: dict[str, Any] = {}
+        self.lineage: list[dict[str, Any]] = []
+        self.metrics: list[tuple[str, float, dict[str, str] | None]] = []
+        self._cancel = threading.Event()
+        self._children: list[Future[Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<RunContext run={self.run_id} task={self.key} attempt={self.attempt}>"
+
+    # -- saved state -----------------------------------------------------------------
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """Saved state of this pipeline (a watermark, a broker position) from earlier runs."""
+        if key in self._updates:
+            return self._updates[key]
+        return self._state.get(key, default)
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Save state for the next run; committed only if this attempt succeeds."""
+        self._updates[key] = value
+
+    # -- metrics and lineage ---------------------------------------------------------
+    def metric(self, name: str, value: float, **labels: str) -> None:
+        """Record a numeric metric for this task attempt (rows, rejected, latency...)."""
+        self.metrics.append((name, float(value), labels or None))
+
+    def record_input(self, dataset: str, schema: Any = None, rows: int | None = None) -> None:
+        """Record that this task read ``dataset`` (normalised URL + table or path)."""
+        self.lineage.append(
+            {"dataset": dataset, "direction": "input", "schema": schema, "rows": rows, "ts": time.time()}
+        )
+
+    def record_output(self, dataset: str, schema: Any = None, rows: int | None = None) -> None:
+        """Record that this task wrote ``dataset``."""
+        self.lineage.append(
+            {"dataset": dataset, "direction": "output", "schema": schema, "rows": rows, "ts": time.time()}
+        )
+
+    # -- secrets ---------------------------------------------------------------------
+    def secret(self, name: str, default: str | None = None) -> str:
+        """A secret from env ``NAME`` or from the file named by ``NAME_FILE``; redacted in logs."""
+        value = os.environ.get(name)
+        if value is None and os.environ.get(f"{name}_FILE"):
+            value = Path(os.environ[f"{name}_FILE"]).read_text().strip()
+        if value is None:
+            if default is not None:
+                return default
+            raise UsageError(
+                f"task {self.task!r} needs secret {name!r}: set the environment variable {name} "
+                f"or {name}_FILE (a file holding it)"
+            )
+        self._secrets.append(value)
+        from datamill.runtime import logs
+
+        buf = logs.current()
+        if buf is not None:
+            buf.secrets = tuple(self._secrets)
+        return value
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self._secrets)
+
+    # -- cancellation and sub-tasks --------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt timed out or the run was cancelled; long loops should check it."""
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            from datamill.errors import TaskTimeoutError
+
+            raise TaskTimeoutError(f"task {self.key!r} was cancelled")
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run a sub-task (a tuning trial, a chunk) in parallel; returns a Future."""
+        fut = _subtask_pool().submit(fn, *args, **kwargs)
+        self._children.append(fut)
+        return fut
+
+    def map(self, fn: Callable[..., Any], items: Any) -> list[Any]:
+        """Run ``fn`` over items in parallel sub-tasks and return the results in order."""
+        futs = [self.submit(fn, it) for it in items]
+        return [f.result() for f in futs]

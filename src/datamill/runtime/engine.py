@@ -1,0 +1,880 @@
+"""The driver: decides what runs, submits attempts, applies retries, timeouts, trigger
+rules, pools and fan-out, and streams every state change to the run store.
+
+It runs in the caller's thread and never blocks on task work: executors report
+outcomes into a queue; retries and timeouts are timers on a heap.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import itertools
+import logging
+import os
+import queue
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from datamill.core.fingerprint import code_fingerprint, item_keys, task_fingerprint
+from datamill.core.params import canonical_json
+from datamill.core.pipeline import Node, Pipeline
+from datamill.core.task import Trigger
+from datamill.errors import TaskTimeoutError, UsageError
+from datamill.runtime.calls import InputRef, Outcome, TaskCall
+from datamill.runtime.logs import redact
+from datamill.runtime.result import RunResult, TaskResult
+from datamill.store.records import AttemptRecord, LineageRecord, MetricRecord, RunRecord, State, TaskRunRecord
+
+log = logging.getLogger("datamill.run")
+
+OK = (State.SUCCEEDED, State.CACHED)
+BAD = (State.FAILED, State.UPSTREAM_FAILED)
+
+
+def new_run_id() -> str:
+    """Sortable, unique run ids: UTC time + random suffix (``20261127T154210-3f9a2c``)."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass(slots=True)
+class Inst:
+    """One task instance inside a run."""
+
+    node: Node
+    key: str
+    map_key: str | None = None
+    item: Any = None
+    item_ref: str | None = None  # element-wise: the source instance key
+    state: State = State.PENDING
+    attempt: int = 0
+    fingerprint: str | None = None
+    meta: Any = None
+    data_version: str | None = None
+    handle: Any = None
+    started: float | None = None
+    first_started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    recovered: bool = False
+    cached_from: str | None = None
+    reuse_record: Any = None
+    last_log: str | None = None
+
+
+@dataclass
+class EngineOptions:
+    workers: int | None = None
+    checkpoint: bool = True
+    fail_fast: bool | None = None
+    only: list[str] = field(default_factory=list)
+    force: list[str] = field(default_factory=list)
+    trigger: str = "manual"
+    pools: dict[str, int] = field(default_factory=dict)
+    handle_signals: bool = True
+
+
+class Engine:
+    """Runs one pipeline run (new or resumed) to the end."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        params: dict[str, Any],
+        *,
+        store: Any,
+        artifacts: Any,
+        executor: Any,
+        options: EngineOptions,
+        progress: Any = None,
+        run_id: str | None = None,
+        resume: RunRecord | None = None,
+        target: str | None = None,
+    ):
+        self.p = pipeline
+        self.params = params
+        self.store = store
+        self.artifacts = artifacts
+        self.executor = executor
+        self.opts = options
+        self.progress = progress
+        self.resume = resume
+        self.run_id = resume.run_id if resume else (run_id or new_run_id())
+        self.target = target
+        self.fail_fast = pipeline.fail_fast if options.fail_fast is None else options.fail_fast
+        self.pools = {**pipeline.pools, **options.pools}
+        self.secrets = tuple(pipeline.secret_values(params))
+        self._q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, str, Any]] = []
+        self._seq = itertools.count()
+        self.insts: dict[str, Inst] = {}
+        self.node_keys: dict[str, list[str]] = {}
+        self.node_open: dict[str, int] = {}
+        self.node_state: dict[str, State] = {}
+        self.node_waiting: dict[str, int] = {}
+        self.values: dict[str, Any] = {}
+        self.consumers_left: dict[str, int] = {}
+        self.running = 0
+        self.pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
+        self.task_used: dict[str, int] = {}
+        self.blocked: deque[Inst] = deque()
+        self._ready: deque[str] = deque()
+        self.cancelled = False
+        self.cancel_reason = ""
+        self.finished_nodes = 0
+        self._code_fp: dict[str, str] = {}
+        self._param_fp: dict[str, list[tuple[str, str]]] = {}
+        self._state_snapshot: dict[str, Any] | None = None
+        self.ckpt = options.checkpoint
+        self.forced: set[str] = set()
+        self.selected: set[str] = set(pipeline.nodes)
+        self.external: set[str] = set()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        from datamill.store.writer import StoreWriter
+
+        self._plan()
+        started = time.time()
+        now = _dt(started)
+        if self.resume is None:
+            self.store.create_run(
+                RunRecord(
+                    run_id=self.run_id, pipeline=self.p.name, params=self._stored_params(),
+                    state=State.RUNNING, trigger=self.opts.trigger, created_at=now, started_at=now,
+                    heartbeat_at=now, host=socket.gethostname(), pid=os.getpid(),
+                    project=self.target,
+                )
+            )
+        self.writer = StoreWriter(self.store)
+        self.writer.heartbeat(self.run_id)
+        from datamill.runtime import logs
+
+        logs.install()
+        self.executor.check_artifacts(self.artifacts)
+        self.executor.start()
+        prev_handler = self._install_sigint()
+        if self.progress:
+            self.progress.start(self.run_id, self.p.name, len(self.selected))
+        error: str | None = None
+        try:
+            for name in self.p.nodes:
+                if name in self.selected and self.node_waiting[name] == 0:
+                    self._ready.append(name)
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - record, then re-raise
+            error = f"{type(exc).__name__}: {exc}"
+            self._cancel_all("driver error: " + error)
+            raise
+        finally:
+            self.executor.shutdown(cancel=self.cancelled)
+            self._restore_sigint(prev_handler)
+            logs.uninstall()
+            state = self._run_state()
+            if error is None and self.cancelled and self.cancel_reason.startswith("fail-fast"):
+                error = self.cancel_reason
+            try:
+                self.writer.close()
+            finally:
+                self.store.finish_run(self.run_id, state, error=error)
+            result = self._result(state, started)
+            if self.progress:
+                self.progress.finish(result)
+        self._run_hooks(result)
+        return result
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        p = self.p
+        only = p.check_task_names(self.opts.only, "--only")
+        force = self.opts.force
+        if force in (["*"], ["all"]):
+            self.forced = set(p.nodes)
+        else:
+            roots = p.check_task_names(force, "--force")
+            self.forced = set(roots) | p.descendants(roots)
+        if only:
+            self.selected = set(only)
+            needed = p.ancestors(only) - self.selected
+            self._load_external(needed)
+        for name, node in p.nodes.items():
+            self.node_waiting[name] = sum(1 for u in node.upstream if u in self.selected)
+            self.consumers_left[name] = sum(1 for d in p.downstream[name] if d in self.selected)
+        if self.resume is not None:
+            self._resume_records = {
+                r.task_key: r for r in self.store.task_runs(self.run_id)
+                if r.state in OK and r.checkpoint
+            }
+        else:
+            self._resume_records = {}
+
+    def _load_external(self, names: set[str]) -> None:
+        """For --only: upstream tasks outside the selection come from the latest checkpoints."""
+        missing = set(names)
+        for run in self.store.list_runs(pipeline=self.p.name, limit=50):
+            if not missing:
+                break
+            by_task: dict[str, list[TaskRunRecord]] = {}
+            for r in self.store.task_runs(run.run_id):
+                if r.task in missing and r.state in OK and r.checkpoint:
+                    by_task.setdefault(r.task, []).append(r)
+            for tname, recs in by_task.items():
+                node = self.p.nodes[tname]
+                if node.mapped:
+                    keys = [r.task_key for r in sorted(recs, key=lambda r: r.task_key)]
+                else:
+                    keys = [recs[0].task_key]
+                recmap = {r.task_key: r for r in recs}
+                self.node_keys[tname] = keys
+                for k in keys:
+                    r = recmap[k]
+                    inst = Inst(node, k, map_key=r.map_key, state=State.CACHED,
+                                fingerprint=r.fingerprint, data_version=r.data_version,
+                                meta=_meta_from_record(self.p.name, r), cached_from=run.run_id)
+                    self.insts[k] = inst
+                self.node_state[tname] = State.CACHED
+                self.node_open[tname] = 0
+                self.external.add(tname)
+                missing.discard(tname)
+        if missing:
+            first = sorted(missing)[0]
+            raise UsageError(
+                f"--only needs the output of task {first!r}, which has no checkpoint from an earlier "
+                f"run of pipeline {self.p.name!r}; run the pipeline once without --only"
+            )
+
+    # -- scheduling ----------------------------------------------------------------------------
+
+    def _upstream_states(self, node: Node) -> list[State]:
+        return [
+            self.node_state[u] for u in node.upstream
+            if u != node.map_source or not self.p.nodes[u].mapped
+        ]
+
+    def _schedule_node(self, name: str) -> None:
+        node = self.p.nodes[name]
+        if self.cancelled:
+            return self._close_node_without_run(node, State.CANCELLED)
+        verdict = _trigger(node.task.trigger, self._upstream_states(node))
+        if verdict is not None:
+            return self._close_node_without_run(node, verdict)
+        src = node.map_source
+        if src is None:
+            keys = [name]
+            self.insts[name] = Inst(node, name)
+        elif self.p.nodes[src].mapped:
+            keys = []
+            for sk in self.node_keys[src]:
+                s = self.insts[sk]
+                k = f"{name}[{s.map_key}]"
+                keys.append(k)
+                self.insts[k] = Inst(node, k, map_key=s.map_key, item_ref=sk)
+        else:
+            items = self._value_of(src)
+            if items is None or isinstance(items, str | bytes | dict) or not hasattr(items, "__iter__"):
+                self._close_node_without_run(
+                    node, State.FAILED,
+                    f"task {name!r} maps over {src!r}, whose output is a "
+                    f"{type(items).__name__}, not a list",
+                )
+                return
+            items = list(items)
+            mkeys = item_keys(items)
+            keys = []
+            for mk, it in zip(mkeys, items, strict=True):
+                k = f"{name}[{mk}]"
+                keys.append(k)
+                self.insts[k] = Inst(node, k, map_key=mk, item=it)
+        self.node_keys[name] = keys
+        self.node_open[name] = len(keys)
+        if self.progress and node.mapped:
+            self.progress.add_total(len(keys) - 1)
+        if not keys:
+            self._finish_node(name)
+            return
+        for k in keys:
+            inst = self.insts[k]
+            if inst.item_ref is not None:
+                src_state = self.insts[inst.item_ref].state
+                if src_state not in OK:
+                    self._finish_inst(inst, _propagate(src_state))
+                    continue
+            self._dispatch(inst)
+
+    def _close_node_without_run(self, node: Node, state: State, error: str | None = None) -> None:
+        self.node_keys[node.name] = [node.name]
+        inst = Inst(node, node.name, error=error)
+        self.insts[node.name] = inst
+        self.node_open[node.name] = 1
+        self._finish_inst(inst, state)
+
+    def _dispatch(self, inst: Inst) -> None:
+        t = inst.node.task
+        if t.pool and self.pool_used[t.pool] >= self.pools[t.pool] or (
+            t.concurrency and self.task_used.get(t.name, 0) >= t.concurrency
+        ):
+            self.blocked.append(inst)
+            return
+        if t.pool:
+            self.pool_used[t.pool] += 1
+        if t.concurrency:
+            self.task_used[t.name] = self.task_used.get(t.name, 0) + 1
+        self._submit(inst)
+
+    def _release(self, inst: Inst) -> None:
+        t = inst.node.task
+        if t.pool:
+            self.pool_used[t.pool] -= 1
+        if t.concurrency:
+            self.task_used[t.name] -= 1
+        if self.blocked:
+            waiting, self.blocked = self.blocked, deque()
+            while waiting:
+                self._dispatch(waiting.popleft())
+
+    def _fingerprint(self, inst: Inst, inputs: dict[str, InputRef]) -> str:
+        node = inst.node
+        name = node.name
+        code = self._code_fp.get(name)
+        if code is None:
+            code = self._code_fp[name] = code_fingerprint(node.task.fn)
+            self._param_fp[name] = [
+                (p, "<secret>" if self.p.params[p].secret else canonical_json(self.params[p]))
+                for p in node.params
+            ]
+        versions = [(pname, _ref_version(ref, self.insts)) for pname, ref in inputs.items()]
+        if inst.item_ref is None and inst.map_key is not None:
+            versions.append(("__item__", canonical_json(inst.item)))
+        return task_fingerprint(code, node.task.options_key(), self._param_fp[name], versions,
+                                inst.map_key, self._source_version(node))
+
+    def _source_version(self, node: Node) -> str | None:
+        v = node.task.version
+        if v is None or isinstance(v, str):
+            return v
+        try:
+            kwargs = {k: self.params[k] for k in inspect.signature(v).parameters if k in self.params}
+            return str(v(**kwargs))
+        except Exception as exc:  # noqa: BLE001 - no version means no reuse, not a failure
+            log.warning("version() of task %r failed (%s); it will run", node.name, exc)
+            return f"unversioned:{time.time()}"
+
+    def _inputs(self, inst: Inst, remote: bool) -> dict[str, InputRef]:
+        node = inst.node
+        refs: dict[str, InputRef] = {}
+        for pname, up in node.inputs.items():
+            upnode = self.p.nodes[up]
+            if pname == node.map_param and node.map_source == up:
+                if inst.item_ref is not None:
+                    refs[pname] = self._ref(self.insts[inst.item_ref], remote)
+                else:
+                    refs[pname] = InputRef("value", inst.item, key=f"{up}[item]")
+                continue
+            if upnode.mapped:
+                members = [self.insts[k] for k in self.node_keys.get(up, ()) if self.insts[k].state in OK]
+                refs[pname] = InputRef("list", [self._ref(m, remote) for m in members], key=up)
+            else:
+                refs[pname] = self._ref(self.insts[up], remote)
+        return refs
+
+    def _ref(self, up: Inst, remote: bool) -> InputRef:
+        if up.state not in OK:
+            return InputRef("value", None, key=up.key)
+        if up.key in self.values and (not remote or up.meta is None):
+            return InputRef("value", self.values[up.key], key=up.key)
+        if up.meta is not None:
+            return InputRef("ckpt", up.meta, key=up.key)
+        raise UsageError(f"output of task {up.key!r} is not available (no checkpoint, not in memory)")
+
+    def _value_of(self, name: str) -> Any:
+        inst = self.insts[name]
+        if inst.state not in OK:
+            return None
+        if name in self.values:
+            return self.values[name]
+        if inst.meta is not None:
+            value = self.artifacts.load_checkpoint(inst.meta)
+            self.values[name] = value
+            return value
+        return None
+
+    def _submit(self, inst: Inst) -> None:
+        node, t = inst.node, inst.node.task
+        remote = self.executor.is_remote(t.run_in)
+        inputs = self._inputs(inst, remote)
+        if inst.fingerprint is None:
+            inst.fingerprint = self._fingerprint(inst, inputs)
+        rec = self._resume_records.get(inst.key)
+        if rec is not None and rec.fingerprint == inst.fingerprint and not inst.recovered \
+                and node.name not in self.forced:
+            inst.meta = _meta_from_record(self.p.name, rec)
+            inst.cached_from = rec.cached_from_run or self.run_id
+            inst.data_version = rec.data_version
+            inst.rows_out = rec.rows_out
+            now = time.time()
+            inst.started = inst.first_started = now
+            self.running += 1
+            self._release(inst)
+            self.running -= 1
+            self._finish_inst(inst, State.CACHED, ended=now)
+            return
+        checkpoint = self.ckpt and t.checkpoint
+        reuse = (
+            checkpoint and t.cache != "never" and node.name not in self.forced
+            and not inst.recovered and (bool(node.inputs) or t.version is not None)
+        )
+        inst.attempt += 1
+        inst.state = State.RUNNING
+        inst.started = time.time()
+        if inst.first_started is None:
+            inst.first_started = inst.started
+        call = TaskCall(
+            run_id=self.run_id, pipeline=self.p.name, task=node.name, key=inst.key,
+            attempt=inst.attempt, fn=t.fn, fingerprint=inst.fingerprint,
+            params={p: self.params[p] for p in node.params}, inputs=inputs,
+            context_param=node.context_param, map_key=inst.map_key, checkpoint=checkpoint,
+            serializer=t.serializer, reuse=reuse, cache_expire=t.cache_expire,
+            return_value=not remote, artifacts_root=self.artifacts.root, secrets=self.secrets,
+            state=self._saved_state() if node.context_param else {}, is_async=t.is_async,
+            timeout=t.timeout,
+        )
+        self.running += 1
+        self.writer.put_task_run(self._record(inst))
+        if self.progress:
+            self.progress.task_started(inst.key)
+        inst.handle = self.executor.submit(call, t.run_in, self._on_done)
+        if t.timeout:
+            self._add_timer(inst.started + t.timeout, "timeout", (inst.key, inst.attempt))
+
+    def _on_done(self, call: TaskCall, outcome: Outcome | BaseException) -> None:
+        self._q.put(("done", call, outcome))
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _total_open(self) -> bool:
+        return self.finished_nodes < len(self.selected)
+
+    def _loop(self) -> None:
+        q = self._q
+        while True:
+            while self._ready:
+                self._schedule_node(self._ready.popleft())
+            if not self._total_open():
+                break
+            timeout = None
+            if self._timers:
+                timeout = max(0.0, self._timers[0][0] - time.time())
+            if self.running == 0 and not self._timers and not self.blocked:
+                # nothing can make progress: a bug, or everything remaining was cancelled
+                if not self.cancelled:
+                    raise RuntimeError("scheduler stalled with open tasks: "
+                                       + ", ".join(n for n in self.selected if n not in self.node_state))
+                break
+            try:
+                ev = q.get(timeout=timeout if timeout is not None else 1.0)
+            except queue.Empty:
+                ev = None
+            if ev is not None:
+                self._handle(ev)
+                # drain whatever else arrived without waiting
+                while True:
+                    try:
+                        ev = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    self._handle(ev)
+            now = time.time()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, kind, data = heapq.heappop(self._timers)
+                self._on_timer(kind, data)
+
+    def _handle(self, ev: tuple[Any, ...]) -> None:
+        kind = ev[0]
+        if kind == "done":
+            self._on_outcome(ev[1], ev[2])
+        elif kind == "cancel":
+            self._cancel_all(ev[1])
+
+    def _add_timer(self, when: float, kind: str, data: Any) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), kind, data))
+
+    def _on_timer(self, kind: str, data: Any) -> None:
+        if kind == "retry":
+            inst = self.insts[data]
+            if inst.state == State.PENDING and not self.cancelled:
+                self.running -= 1  # the retry slot was held while waiting
+                self._submit(inst)
+            elif self.cancelled:
+                self.running -= 1
+                self._release(inst)
+                self._finish_inst(inst, State.CANCELLED)
+        elif kind == "timeout":
+            key, attempt = data
+            inst = self.insts[key]
+            if inst.state == State.RUNNING and inst.attempt == attempt:
+                self.executor.cancel(inst.handle)
+                t = inst.node.task
+                err = TaskTimeoutError(f"task {key!r} exceeded its timeout of {t.timeout:g}s "
+                                       f"(attempt {attempt})")
+                out = Outcome(key, attempt, "failed", inst.started or time.time(), time.time(),
+                              error=f"TaskTimeoutError: {err}", error_type="TaskTimeoutError")
+                self._on_outcome(None, out)
+
+    def _on_outcome(self, call: TaskCall | None, outcome: Outcome | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            assert call is not None
+            key, attempt = call.key, call.attempt
+            outcome = Outcome(key, attempt, "failed", time.time(), time.time(),
+                              error=f"{type(outcome).__name__}: {outcome}",
+                              error_type=type(outcome).__name__)
+        inst = self.insts.get(outcome.key)
+        if inst is None or inst.state != State.RUNNING or inst.attempt != outcome.attempt:
+            return  # a late result of an attempt that timed out or was cancelled
+        self.running -= 1
+        state = State(outcome.state)
+        inst.ended = outcome.ended_at or time.time()
+        inst.rows_in, inst.rows_out = outcome.rows_in, outcome.rows_out
+        inst.last_log = outcome.log_path
+        if state in OK:
+            inst.meta = outcome.meta
+            if outcome.has_value:
+                self.values[inst.key] = outcome.value
+        self.writer.put_attempt(
+            AttemptRecord(self.run_id, inst.key, inst.attempt, state=state,
+                          started_at=_dt(inst.started), ended_at=_dt(inst.ended),
+                          duration_s=round(inst.ended - (inst.started or inst.ended), 6),
+                          error=outcome.error, traceback=outcome.traceback,
+                          log_path=outcome.log_path)
+        )
+        if state == State.FAILED:
+            inst.error, inst.traceback = outcome.error, outcome.traceback
+            if outcome.corrupt_input and self._recover_corrupt(inst, outcome.corrupt_input):
+                return
+            t = inst.node.task
+            if inst.attempt <= t.retries and not self.cancelled:
+                delay = min(t.max_retry_delay, t.retry_delay * (t.backoff ** (inst.attempt - 1)))
+                delay *= 1 + random.uniform(-t.jitter, t.jitter) if t.jitter else 1
+                inst.state = State.PENDING
+                self.running += 1  # keep the slot accounted until the retry is submitted
+                log.info("task %s failed (attempt %d of %d), retrying in %.2fs: %s",
+                         inst.key, inst.attempt, t.retries + 1, delay, outcome.error)
+                self.writer.put_task_run(self._record(inst))
+                self._add_timer(time.time() + max(0.0, delay), "retry", inst.key)
+                return
+        self._release(inst)
+        if state in OK:
+            inst.data_version = (inst.meta.data_version if inst.meta is not None
+                                 else "fp:" + (inst.fingerprint or ""))
+            if state == State.CACHED:
+                inst.cached_from = "checkpoint"
+            self._side_data(inst, outcome)
+        if state == State.SKIPPED:
+            inst.error = outcome.error
+        self._finish_inst(inst, state, ended=inst.ended)
+
+    def _side_data(self, inst: Inst, outcome: Outcome) -> None:
+        for ln in outcome.lineage:
+            self.writer.put_lineage(LineageRecord(
+                self.run_id, inst.key, ln["dataset"], ln["direction"], schema=ln.get("schema"),
+                rows=ln.get("rows"), recorded_at=_dt(ln.get("ts")) or datetime.now(UTC)))
+        for name, value, labels in outcome.metrics:
+            self.writer.put_metric(MetricRecord(self.run_id, name, value, task_key=inst.key,
+                                                labels=labels))
+        for k, v in outcome.state_updates.items():
+            self.writer.put_state(self.p.name, k, v, self.run_id)
+            if self._state_snapshot is not None:
+                self._state_snapshot[k] = v
+
+    def _recover_corrupt(self, inst: Inst, bad_key: str | None) -> bool:
+        """A downstream found an upstream checkpoint corrupt: recompute it, then retry."""
+        up = self.insts.get(bad_key or "")
+        if up is None or up.recovered or up.node.name in self.external:
+            return False
+        log.warning("checkpoint of %s is corrupt; recomputing it", bad_key)
+        if up.meta is not None:
+            try:
+                self.artifacts.delete_checkpoint(up.meta)
+            except Exception:  # noqa: BLE001
+                pass
+        up.recovered = True
+        up.meta = None
+        self.values.pop(up.key, None)
+        up.state = State.PENDING
+        up.attempt = 0 if up.attempt == 0 else up.attempt
+        # the waiting downstream instance goes back to pending and re-runs after the upstream
+        inst.state = State.PENDING
+        inst.attempt -= 1
+        self._release(inst)
+        self._after_recovery = getattr(self, "_after_recovery", {})
+        self._after_recovery.setdefault(up.key, []).append(inst)
+        up.fingerprint = None
+        self._submit_recovery(up)
+        return True
+
+    def _submit_recovery(self, up: Inst) -> None:
+        t = up.node.task
+        if t.pool:
+            self.pool_used[t.pool] += 1
+        if t.concurrency:
+            self.task_used[t.name] = self.task_used.get(t.name, 0) + 1
+        self._submit(up)
+
+    def _finish_inst(self, inst: Inst, state: State, ended: float | None = None) -> None:
+        waiting = getattr(self, "_after_recovery", {}).pop(inst.key, None)
+        inst.state = state
+        inst.ended = ended or time.time()
+        self.writer.put_task_run(self._record(inst))
+        if self.progress:
+            self.progress.task_finished(inst.key, state, inst.ended - (inst.first_started or inst.ended))
+        if waiting is not None:
+            # a recomputed upstream of an already-running node: re-dispatch who waited on it
+            for w in waiting:
+                if state in OK:
+                    w.fingerprint = None
+                    self._dispatch(w)
+                else:
+                    self._finish_inst(w, State.UPSTREAM_FAILED)
+            return
+        if state == State.FAILED:
+            self._hook(inst.node.task.on_failure, inst)
+            log.error("task %s failed: %s", inst.key, inst.error)
+            if self.fail_fast and not self.cancelled:
+                self._cancel_all(f"fail-fast: task {inst.key!r} failed")
+        elif state == State.SUCCEEDED:
+            self._hook(inst.node.task.on_success, inst)
+        name = inst.node.name
+        self.node_open[name] -= 1
+        if self.node_open[name] == 0:
+            self._finish_node(name)
+
+    def _finish_node(self, name: str) -> None:
+        if name not in self.node_state or self.node_state[name] != State.FAILED:
+            self.node_state[name] = _aggregate([self.insts[k].state for k in self.node_keys[name]])
+        self.finished_nodes += 1
+        node = self.p.nodes[name]
+        for up in node.upstream:
+            if up in self.consumers_left:
+                self.consumers_left[up] -= 1
+                if self.consumers_left[up] == 0:
+                    for k in self.node_keys.get(up, ()):
+                        self.values.pop(k, None)
+        for d in self.p.downstream[name]:
+            if d not in self.selected:
+                continue
+            self.node_waiting[d] -= 1
+            if self.node_waiting[d] == 0:
+                self._ready.append(d)
+
+    def _cancel_all(self, reason: str) -> None:
+        if self.cancelled:
+            return
+        self.cancelled = True
+        self.cancel_reason = reason
+        log.warning("cancelling run %s: %s", self.run_id, reason)
+        for inst in list(self.insts.values()):
+            if inst.state == State.RUNNING:
+                self.executor.cancel(inst.handle)
+                self.running -= 1
+                inst.error = reason
+                self._release(inst)
+                self._finish_inst(inst, State.CANCELLED)
+        while self.blocked:
+            inst = self.blocked.popleft()
+            self._finish_inst(inst, State.CANCELLED)
+        for when, _, kind, data in list(self._timers):
+            if kind == "retry":
+                inst = self.insts[data]
+                self.running -= 1
+                self._finish_inst(inst, State.CANCELLED)
+        self._timers.clear()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _saved_state(self) -> dict[str, Any]:
+        if self._state_snapshot is None:
+            self._state_snapshot = dict(self.store.state_items(self.p.name))
+        return dict(self._state_snapshot)
+
+    def _stored_params(self) -> dict[str, Any]:
+        from datamill.core.params import to_jsonable
+
+        return to_jsonable(self.p.redact(self.params))
+
+    def _record(self, inst: Inst) -> TaskRunRecord:
+        meta = inst.meta
+        done = inst.state.is_done
+        return TaskRunRecord(
+            run_id=self.run_id, task_key=inst.key, task=inst.node.name, state=inst.state,
+            map_key=inst.map_key, fingerprint=inst.fingerprint, data_version=inst.data_version,
+            checkpoint=meta.path if meta is not None else None,
+            type_tag=meta.type_tag if meta is not None else None,
+            started_at=_dt(inst.first_started), ended_at=_dt(inst.ended) if done else None,
+            duration_s=round(inst.ended - inst.first_started, 6)
+            if done and inst.first_started and inst.ended else None,
+            attempts=inst.attempt, rows_in=inst.rows_in, rows_out=inst.rows_out,
+            bytes=meta.bytes if meta is not None else None,
+            error=redact(inst.error, self.secrets) if inst.error else None,
+            traceback=inst.traceback, cached_from_run=inst.cached_from,
+        )
+
+    def _run_state(self) -> State:
+        if self.cancelled and not self.cancel_reason.startswith("fail-fast"):
+            return State.CANCELLED
+        for k, inst in self.insts.items():
+            if inst.state in BAD:
+                return State.FAILED
+        if self.cancelled:
+            return State.FAILED
+        if self.finished_nodes < len(self.selected):
+            return State.FAILED
+        return State.SUCCEEDED
+
+    def _result(self, state: State, started: float) -> RunResult:
+        tasks = {}
+        for k, inst in self.insts.items():
+            if inst.node.name in self.external:
+                continue
+            tasks[k] = TaskResult(
+                key=k, task=inst.node.name, state=inst.state, attempts=inst.attempt,
+                duration=round((inst.ended or 0) - (inst.first_started or inst.ended or 0), 6),
+                error=inst.error, traceback=inst.traceback, fingerprint=inst.fingerprint,
+                data_version=inst.data_version, meta=inst.meta, map_key=inst.map_key,
+                log_path=inst.last_log,
+            )
+        leaves = {n for n in self.selected if self.consumers_left.get(n, 0) == 0}
+        values = {k: v for k, v in self.values.items() if self.insts[k].node.name in leaves}
+        return RunResult(
+            run_id=self.run_id, pipeline=self.p.name, state=state, tasks=tasks,
+            node_keys={n: list(self.node_keys.get(n, [])) for n in self.p.nodes if n in self.selected},
+            started=started, ended=time.time(), values=values, artifacts=self.artifacts,
+            error=self.cancel_reason or None,
+        )
+
+    def _hook(self, fn: Any, inst: Inst) -> None:
+        if fn is None:
+            return
+        try:
+            fn(self._task_info(inst))
+        except Exception as exc:  # noqa: BLE001 - a hook must not break the run
+            log.warning("hook %s of task %s raised %s: %s", getattr(fn, "__name__", fn), inst.key,
+                        type(exc).__name__, exc)
+
+    def _task_info(self, inst: Inst) -> TaskResult:
+        return TaskResult(key=inst.key, task=inst.node.name, state=inst.state, attempts=inst.attempt,
+                          duration=round((inst.ended or 0) - (inst.first_started or 0), 6),
+                          error=inst.error, traceback=inst.traceback, fingerprint=inst.fingerprint,
+                          data_version=inst.data_version, meta=inst.meta, map_key=inst.map_key,
+                          run_id=self.run_id)
+
+    def _run_hooks(self, result: RunResult) -> None:
+        fn = self.p.on_failure if result.state != State.SUCCEEDED else self.p.on_success
+        if fn is None:
+            return
+        try:
+            fn(result)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("pipeline hook raised %s: %s", type(exc).__name__, exc)
+
+    def _install_sigint(self) -> Any:
+        if not self.opts.handle_signals or threading.current_thread() is not threading.main_thread():
+            return None
+        count = {"n": 0}
+
+        def handler(signum: int, frame: Any) -> None:
+            count["n"] += 1
+            if count["n"] > 1:
+                raise KeyboardInterrupt
+            self._q.put(("cancel", "interrupted (Ctrl-C)"))
+
+        prev = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            prev[sig] = signal.signal(sig, handler)
+        return prev
+
+    def _restore_sigint(self, prev: Any) -> None:
+        if prev:
+            for sig, h in prev.items():
+                signal.signal(sig, h)
+
+
+def _meta_from_record(pipeline: str, r: TaskRunRecord) -> Any:
+    from datamill.store.artifacts import CheckpointMeta
+
+    return CheckpointMeta(
+        path=r.checkpoint or "", type_tag=r.type_tag or "", checksum=r.data_version or "",
+        data_version=r.data_version or "", bytes=r.bytes or 0, rows=r.rows_out,
+        created_at=r.ended_at.timestamp() if r.ended_at else 0.0, fingerprint=r.fingerprint or "",
+        task=r.task, pipeline=pipeline,
+    )
+
+
+def _ref_version(ref: InputRef, insts: dict[str, Inst]) -> str:
+    if ref.kind == "list":
+        return "[" + ",".join(_ref_version(r, insts) for r in ref.value) + "]"
+    inst = insts.get(ref.key)
+    if inst is None:  # a mapped item given by value
+        return canonical_json(ref.value) if ref.kind == "value" else str(ref.value)
+    return inst.data_version or "none"
+
+
+def _trigger(rule: Trigger, states: list[State]) -> State | None:
+    """None to run; otherwise the state the task takes without running."""
+    failed = any(s in BAD for s in states)
+    if rule == Trigger.ALL_SUCCESS:
+        if failed:
+            return State.UPSTREAM_FAILED
+        if State.CANCELLED in states:
+            return State.CANCELLED
+        if State.SKIPPED in states:
+            return State.SKIPPED
+        return None
+    if rule == Trigger.NONE_FAILED:
+        if failed:
+            return State.UPSTREAM_FAILED
+        if State.CANCELLED in states:
+            return State.CANCELLED
+        return None
+    if rule == Trigger.ALL_DONE:
+        return None
+    if rule == Trigger.ANY_FAILED:
+        return None if failed else State.SKIPPED
+    return None
+
+
+def _propagate(state: State) -> State:
+    if state in BAD:
+        return State.UPSTREAM_FAILED
+    return state if state in (State.SKIPPED, State.CANCELLED) else State.UPSTREAM_FAILED
+
+
+def _aggregate(states: list[State]) -> State:
+    if not states:
+        return State.SUCCEEDED
+    if State.FAILED in states:
+        return State.FAILED
+    if State.UPSTREAM_FAILED in states:
+        return State.UPSTREAM_FAILED
+    if State.CANCELLED in states:
+        return State.CANCELLED
+    if all(s == State.SKIPPED for s in states):
+        return State.SKIPPED
+    if all(s == State.CACHED for s in states):
+        return State.CACHED
+    return State.SUCCEEDED

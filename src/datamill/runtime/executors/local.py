@@ -1,0 +1,217 @@
+"""The local executor: a thread pool for I/O-bound tasks, a process pool for CPU-bound ones.
+
+Threads share memory with the driver, so inputs and outputs pass by reference. Process
+tasks receive their function by cloudpickle (pipeline files are pickled by value) and
+their inputs as checkpoint references. A timed-out or cancelled process task has its
+process killed and replaced; a thread cannot be killed, so it is told (``ctx.cancelled``)
+and abandoned, its late result discarded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from datamill.runtime.calls import Outcome, TaskCall
+from datamill.runtime.executors.base import OnDone
+from datamill.runtime.worker import execute
+
+
+class _ThreadHandle:
+    __slots__ = ("future", "event")
+
+    def __init__(self, future: Any, event: threading.Event):
+        self.future, self.event = future, event
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, workers: int | None = None, processes: int | None = None):
+        cpu = os.cpu_count() or 2
+        self.workers = workers or min(32, cpu + 4)
+        self.processes = processes or min(self.workers, cpu)
+        self._threads: ThreadPoolExecutor | None = None
+        self._procs: ProcessPool | None = None
+
+    def start(self) -> None:
+        self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="datamill-task")
+
+    def is_remote(self, run_in: str) -> bool:
+        return run_in == "process"
+
+    def check_artifacts(self, artifacts: Any) -> None:
+        return None
+
+    def submit(self, call: TaskCall, run_in: str, on_done: OnDone) -> Any:
+        if run_in == "process":
+            if self._procs is None:
+                self._procs = ProcessPool(self.processes)
+            return self._procs.submit(call, on_done)
+        assert self._threads is not None, "executor not started"
+        event = threading.Event()
+        fut = self._threads.submit(execute, call, event)
+
+        def done(f: Any) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            on_done(call, exc if exc is not None else f.result())
+
+        fut.add_done_callback(done)
+        return _ThreadHandle(fut, event)
+
+    def cancel(self, handle: Any) -> None:
+        if isinstance(handle, _ThreadHandle):
+            handle.event.set()
+            handle.future.cancel()
+        elif self._procs is not None:
+            self._procs.cancel(handle)
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._procs is not None:
+            self._procs.shutdown()
+            self._procs = None
+
+
+# -- process pool --------------------------------------------------------------------------
+
+
+def _worker_main(conn: Any) -> None:  # pragma: no cover - runs in the child
+    import cloudpickle
+
+    from datamill.runtime.worker import execute_remote
+
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        call = cloudpickle.loads(data)
+        try:
+            outcome = execute_remote(call)
+            payload = cloudpickle.dumps(outcome)
+        except BaseException as exc:  # noqa: BLE001 - report rather than die silently
+            outcome = Outcome(call.key, call.attempt, "failed", error=f"{type(exc).__name__}: {exc}",
+                              error_type=type(exc).__name__)
+            outcome.value, outcome.has_value = None, False
+            payload = cloudpickle.dumps(outcome)
+        conn.send_bytes(payload)
+
+
+class _Proc:
+    def __init__(self, ctx: Any):
+        parent, child = ctx.Pipe()
+        self.conn = parent
+        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True,
+                                   name="datamill-proc")
+        self.process.start()
+        child.close()
+        self.busy: tuple[TaskCall, OnDone] | None = None
+        self.lock = threading.Lock()
+
+
+class ProcessPool:
+    """A small pool of spawned worker processes that can kill one worker on cancel/timeout."""
+
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self._ctx = mp.get_context("spawn")
+        self._idle: deque[_Proc] = deque()
+        self._all: set[_Proc] = set()
+        self._queue: deque[tuple[TaskCall, OnDone, dict[str, Any]]] = deque()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, call: TaskCall, on_done: OnDone) -> Any:
+        handle: dict[str, Any] = {"call": call, "proc": None, "cancelled": False}
+        with self._lock:
+            self._queue.append((call, on_done, handle))
+        self._dispatch()
+        return handle
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue or self._closed:
+                    return
+                if self._idle:
+                    proc = self._idle.popleft()
+                elif len(self._all) < self.size:
+                    proc = None
+                else:
+                    return
+                call, on_done, handle = self._queue.popleft()
+            if proc is None:
+                proc = _Proc(self._ctx)
+                with self._lock:
+                    self._all.add(proc)
+            self._run(proc, call, on_done, handle)
+
+    def _run(self, proc: _Proc, call: TaskCall, on_done: OnDone, handle: dict[str, Any]) -> None:
+        import cloudpickle
+
+        handle["proc"] = proc
+        proc.busy = (call, on_done)
+        try:
+            proc.conn.send_bytes(cloudpickle.dumps(call))
+        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable closure
+            proc.busy = None
+            with self._lock:
+                self._idle.append(proc)
+            on_done(call, exc)
+            return
+        threading.Thread(target=self._wait, args=(proc, call, on_done, handle), daemon=True,
+                         name="datamill-proc-wait").start()
+
+    def _wait(self, proc: _Proc, call: TaskCall, on_done: OnDone, handle: dict[str, Any]) -> None:
+        import cloudpickle
+
+        try:
+            outcome = cloudpickle.loads(proc.conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            with self._lock:
+                self._all.discard(proc)
+            if not handle["cancelled"]:
+                code = proc.process.exitcode
+                on_done(call, RuntimeError(f"worker process died (exit code {code}) while running "
+                                           f"task {call.key!r}: {exc or 'connection closed'}"))
+            self._dispatch()
+            return
+        proc.busy = None
+        with self._lock:
+            if not self._closed:
+                self._idle.append(proc)
+        if not handle["cancelled"]:
+            on_done(call, outcome)
+        self._dispatch()
+
+    def cancel(self, handle: Any) -> None:
+        handle["cancelled"] = True
+        proc = handle.get("proc")
+        if proc is None:
+            with self._lock:
+                self._queue = deque(q for q in self._queue if q[2] is not handle)
+            return
+        proc.process.kill()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            procs = list(self._all)
+            self._all.clear()
+            self._idle.clear()
+        for p in procs:
+            try:
+                p.conn.close()
+            except OSError:
+                pass
+            p.process.join(timeout=0.5)
+            if p.process.is_alive():
+                p.process.kill()

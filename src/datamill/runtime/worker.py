@@ -1,0 +1,150 @@
+"""Run one task attempt where the executor placed it (a thread, a process, a Dask worker).
+
+The worker loads inputs (by reference from checkpoints when it can), calls the function,
+writes the checkpoint atomically and returns a small Outcome: results travel by
+reference, the driver records store rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from typing import Any
+
+from datamill.core.task import Skip
+from datamill.errors import CheckpointCorruptError
+from datamill.runtime import logs
+from datamill.runtime.calls import InputRef, Outcome, TaskCall
+from datamill.runtime.context import RunContext
+from datamill.testing.killpoints import reached
+
+_stores: dict[str, Any] = {}
+
+
+def artifact_store(root: str) -> Any:
+    """One ArtifactStore per root per process."""
+    st = _stores.get(root)
+    if st is None:
+        from datamill.store.artifacts import ArtifactStore
+
+        st = _stores[root] = ArtifactStore(root)
+    return st
+
+
+def _rows(value: Any) -> int | None:
+    mod = type(value).__module__.split(".")[0]
+    if mod in ("pandas", "polars", "pyarrow"):
+        try:
+            return int(value.shape[0]) if hasattr(value, "shape") else int(value.num_rows)
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+def _load(ref: InputRef, store: Any, rows: list[int]) -> Any:
+    if ref.kind == "value":
+        r = _rows(ref.value)
+        if r is not None:
+            rows.append(r)
+        return ref.value
+    if ref.kind == "ckpt":
+        meta = ref.value
+        try:
+            value = store.load_checkpoint(meta)
+        except CheckpointCorruptError as exc:
+            exc.task = exc.task or ref.key
+            raise
+        if meta.rows is not None:
+            rows.append(meta.rows)
+        return value
+    return [_load(r, store, rows) for r in ref.value]
+
+
+def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
+    """Run the attempt described by ``call`` and report what happened."""
+    started = time.time()
+    store = artifact_store(call.artifacts_root) if call.artifacts_root else None
+    if call.reuse and call.checkpoint and store is not None:
+        meta = store.read_meta(call.pipeline, call.task, call.fingerprint)
+        if meta is not None and (
+            call.cache_expire is None or time.time() - meta.created_at <= call.cache_expire
+        ):
+            return Outcome(call.key, call.attempt, "cached", started, time.time(), meta=meta,
+                           rows_out=meta.rows)
+    buf = logs.TaskLogBuffer(call.task, call.key, call.attempt, call.secrets)
+    out = Outcome(call.key, call.attempt, "failed", started)
+    ctx: RunContext | None = None
+    try:
+        with logs.capture(buf):
+            rows_in: list[int] = []
+            kwargs = dict(call.params)
+            for pname, ref in call.inputs.items():
+                kwargs[pname] = _load(ref, store, rows_in)
+            out.rows_in = sum(rows_in) if rows_in else None
+            if call.context_param:
+                ctx = RunContext(call.run_id, call.pipeline, call.task, call.key, call.attempt,
+                                 call.params, call.state, call.secrets, call.map_key)
+                if cancel_event is not None:
+                    ctx._cancel = cancel_event
+                kwargs[call.context_param] = ctx
+            reached(f"start:{call.key}")
+            if call.is_async:
+                value = asyncio.run(call.fn(**kwargs))
+            else:
+                value = call.fn(**kwargs)
+            if call.checkpoint and store is not None:
+                out.meta = store.write_checkpoint(
+                    call.pipeline, call.task, call.fingerprint, value, serializer=call.serializer
+                )
+                out.rows_out = out.meta.rows
+            else:
+                out.rows_out = _rows(value)
+            if call.return_value or not call.checkpoint:
+                out.value, out.has_value = value, True
+            out.state = "succeeded"
+            reached(f"done:{call.key}")
+    except Skip as exc:
+        out.state = "skipped"
+        out.error = exc.reason or "skipped"
+    except CheckpointCorruptError as exc:
+        out.state = "failed"
+        out.error, out.error_type = str(exc), type(exc).__name__
+        out.corrupt_input = exc.task
+    except BaseException as exc:  # noqa: BLE001 - any task error is an outcome, not a crash
+        if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, SystemExit):
+            raise
+        out.state = "failed"
+        out.error = logs.redact(f"{type(exc).__name__}: {exc}", buf.secrets)
+        out.error_type = type(exc).__name__
+        out.traceback = logs.redact(_short_traceback(exc), buf.secrets)
+        buf.add("ERROR", out.traceback, "datamill")
+    out.ended_at = time.time()
+    if ctx is not None:
+        out.lineage, out.metrics = ctx.lineage, ctx.metrics
+        if out.state == "succeeded":
+            out.state_updates = ctx._updates
+    if buf.lines and store is not None:
+        rel = f"logs/{call.run_id}/{call.key}/{call.attempt}.jsonl"
+        try:
+            store.write_bytes(rel, buf.to_jsonl())
+            out.log_path = rel
+        except Exception:  # noqa: BLE001 - logs must never fail a task
+            pass
+    return out
+
+
+def _short_traceback(exc: BaseException) -> str:
+    """The traceback without datamill's own frames (the user's code is what matters)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("datamill.runtime"):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+def execute_remote(call: TaskCall) -> Outcome:
+    """Entry point on process and Dask workers: capture installed once per process."""
+    if not getattr(execute_remote, "_installed", False):
+        logs.install()
+        execute_remote._installed = True  # type: ignore[attr-defined]
+    return execute(call)

@@ -171,6 +171,8 @@ class Engine:
         self.executor.start()
         prev_handler = self._install_sigint()
         if self.progress:
+            if hasattr(self.progress, "secrets"):
+                self.progress.secrets = self.secrets
             self.progress.start(self.run_id, self.p.name, len(self.selected))
         error: str | None = None
         try:

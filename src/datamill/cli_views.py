@@ -1,0 +1,284 @@
+"""What the read-only CLI commands print: tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from datamill.errors import UsageError
+
+_COLOURS = {
+    "succeeded": "green", "cached": "cyan", "failed": "red", "upstream_failed": "red",
+    "skipped": "yellow", "cancelled": "magenta", "running": "blue", "pending": "dim",
+}
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _ago(dt: datetime | None) -> str:
+    if dt is None:
+        return "-"
+    secs = (datetime.now(UTC) - dt).total_seconds()
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= n:
+            return f"{int(secs // n)}{unit} ago"
+    return f"{int(secs)}s ago"
+
+
+def _secs(a: datetime | None, b: datetime | None) -> str:
+    if a is None or b is None:
+        return "-"
+    return f"{(b - a).total_seconds():.2f}"
+
+
+def _state_label(store: Any, run: Any) -> str:
+    s = run.state.value
+    if s == "running" and not store.is_alive(run):
+        return "running (dead: no heartbeat)"
+    return s
+
+
+def _run_json(store: Any, r: Any) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id, "pipeline": r.pipeline, "state": r.state.value,
+        "alive": store.is_alive(r) if r.state.value == "running" else False,
+        "trigger": r.trigger, "params": r.params, "created_at": r.created_at,
+        "started_at": r.started_at, "ended_at": r.ended_at, "heartbeat_at": r.heartbeat_at,
+        "host": r.host, "pid": r.pid, "error": r.error, "source": r.project,
+    }
+
+
+def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    store = project.open_store()
+    try:
+        rows = store.list_runs(pipeline=pipeline, state=state, limit=limit)
+        if as_json:
+            click.echo(json.dumps([_run_json(store, r) for r in rows], indent=2, default=str))
+            return
+        if not rows:
+            click.echo("no runs yet" + (f" of pipeline {pipeline!r}" if pipeline else ""))
+            return
+        from rich.table import Table
+
+        table = Table(title=f"runs ({store.url_display})", title_justify="left")
+        for col in ("run id", "pipeline", "state", "trigger", "started", "seconds", "error"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            label = _state_label(store, r)
+            c = _COLOURS.get(r.state.value, "")
+            table.add_row(r.run_id, r.pipeline, f"[{c}]{label}[/]", r.trigger, _ago(r.started_at),
+                          _secs(r.started_at, r.ended_at), (r.error or "")[:80])
+        _console().print(table)
+    finally:
+        store.close()
+
+
+def show_run(project: Any, run_id: str, as_json: bool) -> None:
+    store = project.open_store()
+    try:
+        r = store.get_run(run_id)
+        tasks = store.task_runs(r.run_id)
+        if as_json:
+            out = _run_json(store, r)
+            out["tasks"] = [
+                {"task": t.task_key, "state": t.state.value, "attempts": t.attempts,
+                 "seconds": t.duration_s, "rows_in": t.rows_in, "rows_out": t.rows_out,
+                 "bytes": t.bytes, "fingerprint": t.fingerprint, "checkpoint": t.checkpoint,
+                 "cached_from": t.cached_from_run, "error": t.error, "traceback": t.traceback,
+                 "started_at": t.started_at, "ended_at": t.ended_at}
+                for t in tasks
+            ]
+            click.echo(json.dumps(out, indent=2, default=str))
+            return
+        from rich.table import Table
+
+        con = _console()
+        c = _COLOURS.get(r.state.value, "")
+        con.print(f"[bold]run {r.run_id}[/]  pipeline [bold]{r.pipeline}[/]  "
+                  f"state [{c}]{_state_label(store, r)}[/]  trigger {r.trigger}")
+        con.print(f"started {r.started_at}  ended {r.ended_at or '-'}  "
+                  f"seconds {_secs(r.started_at, r.ended_at)}  host {r.host} pid {r.pid}")
+        if r.params:
+            con.print("params: " + ", ".join(f"{k}={v!r}" for k, v in r.params.items()))
+        if r.error:
+            con.print(f"[red]error:[/] {r.error}")
+        counts: dict[str, int] = {}
+        for t in tasks:
+            counts[t.state.value] = counts.get(t.state.value, 0) + 1
+        con.print("tasks: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        table = Table(title_justify="left")
+        for col in ("task", "state", "attempts", "seconds", "rows in", "rows out", "error"):
+            table.add_column(col, overflow="fold")
+        for t in tasks[:500]:
+            tc = _COLOURS.get(t.state.value, "")
+            table.add_row(t.task_key, f"[{tc}]{t.state.value}[/]", str(t.attempts),
+                          "-" if t.duration_s is None else f"{t.duration_s:.3f}",
+                          "-" if t.rows_in is None else str(t.rows_in),
+                          "-" if t.rows_out is None else str(t.rows_out), (t.error or "")[:160])
+        con.print(table)
+        if len(tasks) > 500:
+            con.print(f"... {len(tasks) - 500} more tasks (use --json for all)")
+        failed = [t for t in tasks if t.state.value == "failed" and t.traceback]
+        for t in failed[:3]:
+            con.print(f"\n[red]traceback of {t.task_key}:[/]\n{t.traceback}")
+    finally:
+        store.close()
+
+
+def show_logs(project: Any, run_id: str, task: str | None, as_json: bool) -> None:
+    from datamill.runtime.logs import format_line
+
+    store = project.open_store()
+    arts = project.open_artifacts()
+    try:
+        r = store.get_run(run_id)
+        attempts = store.attempts(r.run_id)
+        if task:
+            keys = {a.task_key for a in attempts}
+            chosen = [a for a in attempts if a.task_key == task or a.task_key.split("[")[0] == task]
+            if not chosen and task not in keys:
+                names = sorted({k.split("[")[0] for k in keys})
+                raise UsageError(f"run {r.run_id} has no task {task!r} (tasks: {', '.join(names)})")
+            attempts = chosen
+        lines: list[dict[str, Any]] = []
+        for a in attempts:
+            if not a.log_path:
+                continue
+            try:
+                raw = arts.read_bytes(a.log_path)
+            except (FileNotFoundError, OSError):
+                continue
+            for ln in raw.decode("utf-8", "replace").splitlines():
+                try:
+                    lines.append(json.loads(ln))
+                except ValueError:
+                    continue
+        lines.sort(key=lambda d: d.get("ts", 0))
+        for ln in lines:
+            click.echo(format_line(ln, "json" if as_json else "text"))
+        if not lines and not as_json:
+            click.echo(f"no log lines for run {r.run_id}" + (f" task {task}" if task else ""), err=True)
+    finally:
+        store.close()
+
+
+def _spec(pipeline: Any, states: dict[str, str] | None = None) -> Any:
+    from datamill.core.render import GraphNode, GraphSpec
+
+    nodes = [
+        GraphNode(name=n.name, mapped=n.mapped, tags=tuple(n.task.tags),
+                  state=(states or {}).get(n.name), detail=n.task.description)
+        for n in pipeline.nodes.values()
+    ]
+    edges = [(u, n.name) for n in pipeline.nodes.values() for u in n.upstream]
+    return GraphSpec(name=pipeline.name, nodes=nodes, edges=edges)
+
+
+def show_graph(project: Any, target: str, output: str | None, run_id: str | None, as_json: bool) -> None:
+    from datamill.core import render
+    from datamill.runtime.loader import load_pipeline
+
+    p = load_pipeline(target, project)
+    states = None
+    if run_id:
+        store = project.open_store()
+        try:
+            run = store.get_run(run_id)
+            from datamill.runtime.engine import _aggregate
+            from datamill.store.records import State
+
+            per: dict[str, list[State]] = {}
+            for t in store.task_runs(run.run_id):
+                per.setdefault(t.task, []).append(t.state)
+            states = {k: _aggregate(v).value for k, v in per.items()}
+        finally:
+            store.close()
+    spec = _spec(p, states)
+    if as_json:
+        click.echo(json.dumps({
+            "pipeline": p.name,
+            "nodes": [{"name": n.name, "mapped": n.mapped, "tags": list(n.task.tags),
+                       "params": n.params, "inputs": n.inputs, "trigger": n.task.trigger.value,
+                       "run_in": n.task.run_in, "state": (states or {}).get(n.name)}
+                      for n in p.nodes.values()],
+            "edges": [list(e) for e in spec.edges],
+            "params": {k: {"type": s.type_name(), "required": s.required and not s.has_default,
+                           "secret": s.secret,
+                           "default": None if not s.has_default or s.secret else s.default}
+                       for k, s in p.params.items()},
+        }, indent=2, default=str))
+        return
+    if output:
+        try:
+            fmt = render.format_for_path(output)
+        except ValueError as exc:
+            raise UsageError(f"-o {output}: {exc}") from None
+        text = render.render(spec, fmt)
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"wrote {output} ({fmt}, {len(p.nodes)} tasks)", err=True)
+        return
+    _console().print(render.to_rich(spec))
+
+
+def run_gc(project: Any, keep_last: int | None, older_than: str | None, pipeline: str | None,
+           dry_run: bool, as_json: bool) -> None:
+    from datamill.core.params import parse_duration
+
+    retention = project.config.get("retention", {})
+    if keep_last is None and older_than is None:
+        keep_last = retention.get("keep_last")
+        older_than = retention.get("older_than")
+        if keep_last is None and older_than is None:
+            keep_last = 20
+    cutoff = None
+    if older_than:
+        try:
+            cutoff = datetime.now(UTC) - parse_duration(older_than)
+        except ValueError as exc:
+            raise UsageError(f"--older-than {older_than!r}: {exc}") from None
+    store = project.open_store()
+    arts = project.open_artifacts()
+    t0 = time.time()
+    try:
+        doomed = store.runs_to_gc(keep_last, cutoff, pipeline)
+        if not dry_run and doomed:
+            store.delete_runs(doomed)
+            for rid in doomed:
+                _delete_logs(arts, rid)
+        referenced = store.referenced_checkpoints()
+        # unreferenced checkpoints younger than an hour may belong to a run still writing
+        report = arts.gc(referenced, older_than_s=3600.0, dry_run=dry_run) if hasattr(arts, "gc") else None
+        out = {"runs_deleted": len(doomed), "run_ids": doomed, "dry_run": dry_run,
+               "checkpoints_deleted": getattr(report, "deleted", 0),
+               "bytes_freed": getattr(report, "bytes_freed", 0),
+               "seconds": round(time.time() - t0, 3),
+               "policy": {"keep_last": keep_last, "older_than": older_than}}
+        if as_json:
+            click.echo(json.dumps(out, indent=2))
+        else:
+            verb = "would delete" if dry_run else "deleted"
+            click.echo(f"{verb} {len(doomed)} run(s) and {out['checkpoints_deleted']} checkpoint file(s), "
+                       f"{out['bytes_freed'] / 1e6:.1f} MB (policy: keep_last={keep_last}, "
+                       f"older_than={older_than})")
+    finally:
+        store.close()
+
+
+def _delete_logs(arts: Any, run_id: str) -> None:
+    if not arts.is_local:
+        return
+    import shutil
+    from pathlib import Path
+
+    shutil.rmtree(Path(arts.root) / "logs" / run_id, ignore_errors=True)
+
+

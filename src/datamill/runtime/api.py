@@ -107,6 +107,8 @@ def resume(
         if rec.state == State.SUCCEEDED:
             raise UsageError(f"run {rec.run_id} already succeeded; nothing to resume "
                              "(use `datamill run` to run again)")
+        if rec.state == State.RUNNING and store_.is_alive(rec):
+            store_.claim_run(rec.run_id, host=socket.gethostname(), pid=os.getpid())  # raises
         p = load_pipeline(pipeline if pipeline is not None else (rec.project or rec.pipeline), proj)
         if p.name != rec.pipeline:
             raise UsageError(f"run {rec.run_id} is of pipeline {rec.pipeline!r}, not {p.name!r}")

@@ -75,6 +75,7 @@ class Inst:
     cached_from: str | None = None
     reuse_record: Any = None
     last_log: str | None = None
+    base_attempt: int = 0  # attempts made before a resume
 
 
 @dataclass
@@ -219,13 +220,13 @@ class Engine:
         for name, node in p.nodes.items():
             self.node_waiting[name] = sum(1 for u in node.upstream if u in self.selected)
             self.consumers_left[name] = sum(1 for d in p.downstream[name] if d in self.selected)
+        self._resume_records = {}
+        self._prev_attempts: dict[str, int] = {}
         if self.resume is not None:
-            self._resume_records = {
-                r.task_key: r for r in self.store.task_runs(self.run_id)
-                if r.state in OK and r.checkpoint
-            }
-        else:
-            self._resume_records = {}
+            for r in self.store.task_runs(self.run_id):
+                self._prev_attempts[r.task_key] = r.attempts
+                if r.state in OK and r.checkpoint:
+                    self._resume_records[r.task_key] = r
 
     def _load_external(self, names: set[str]) -> None:
         """For --only: upstream tasks outside the selection come from the latest checkpoints."""
@@ -438,10 +439,17 @@ class Engine:
             self._finish_inst(inst, State.CACHED, ended=now)
             return
         checkpoint = self.ckpt and t.checkpoint
-        reuse = (
-            checkpoint and t.cache != "never" and node.name not in self.forced
-            and not inst.recovered and (bool(node.inputs) or t.version is not None)
-        )
+        reusable = checkpoint and node.name not in self.forced and not inst.recovered
+        reuse = reusable and t.cache != "never" and (bool(node.inputs) or t.version is not None)
+        reuse_after = None
+        if not reuse and reusable and self.resume is not None:
+            # within a resume every completed output is reused, even one whose store record
+            # was lost in a crash: done means the checkpoint exists (written during this run)
+            reuse = True
+            started = self.resume.started_at or self.resume.created_at
+            reuse_after = started.timestamp() if started else None
+        if inst.first_started is None and inst.key in self._prev_attempts:
+            inst.attempt = inst.base_attempt = self._prev_attempts[inst.key]
         inst.attempt += 1
         inst.state = State.RUNNING
         inst.started = time.time()
@@ -453,6 +461,7 @@ class Engine:
             params={p: self.params[p] for p in node.params}, inputs=inputs,
             context_param=node.context_param, map_key=inst.map_key, checkpoint=checkpoint,
             serializer=t.serializer, reuse=reuse, cache_expire=t.cache_expire,
+            reuse_after=reuse_after,
             return_value=not remote, artifacts_root=self.artifacts.root, secrets=self.secrets,
             state=self._saved_state() if node.context_param else {}, is_async=t.is_async,
             timeout=t.timeout,
@@ -570,13 +579,14 @@ class Engine:
             if outcome.corrupt_input and self._recover_corrupt(inst, outcome.corrupt_input):
                 return
             t = inst.node.task
-            if inst.attempt <= t.retries and not self.cancelled:
+            if inst.attempt - inst.base_attempt <= t.retries and not self.cancelled:
                 delay = min(t.max_retry_delay, t.retry_delay * (t.backoff ** (inst.attempt - 1)))
                 delay *= 1 + random.uniform(-t.jitter, t.jitter) if t.jitter else 1
                 inst.state = State.PENDING
                 self.running += 1  # keep the slot accounted until the retry is submitted
                 log.info("task %s failed (attempt %d of %d), retrying in %.2fs: %s",
-                         inst.key, inst.attempt, t.retries + 1, delay, outcome.error)
+                         inst.key, inst.attempt - inst.base_attempt, t.retries + 1, delay,
+                         outcome.error)
                 self.writer.put_task_run(self._record(inst))
                 self._add_timer(time.time() + max(0.0, delay), "retry", inst.key)
                 return

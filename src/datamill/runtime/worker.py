@@ -69,7 +69,7 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
         meta = store.read_meta(call.pipeline, call.task, call.fingerprint)
         if meta is not None and (
             call.cache_expire is None or time.time() - meta.created_at <= call.cache_expire
-        ):
+        ) and (call.reuse_after is None or meta.created_at >= call.reuse_after):
             return Outcome(call.key, call.attempt, "cached", started, time.time(), meta=meta,
                            rows_out=meta.rows)
     buf = logs.TaskLogBuffer(call.task, call.key, call.attempt, call.secrets)
@@ -88,7 +88,7 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
                 if cancel_event is not None:
                     ctx._cancel = cancel_event
                 kwargs[call.context_param] = ctx
-            reached(f"start:{call.key}")
+            reached(f"task-start.{call.task}")
             if call.is_async:
                 value = asyncio.run(call.fn(**kwargs))
             else:
@@ -103,7 +103,7 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
             if call.return_value or not call.checkpoint:
                 out.value, out.has_value = value, True
             out.state = "succeeded"
-            reached(f"done:{call.key}")
+            reached(f"task-done.{call.task}")
     except Skip as exc:
         out.state = "skipped"
         out.error = exc.reason or "skipped"

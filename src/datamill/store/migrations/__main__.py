@@ -1,0 +1,57 @@
+"""Run-store migrations by hand: ``python -m datamill.store.migrations COMMAND [URL]``.
+
+``upgrade`` brings a store to head (as ``RunStore.open`` does), ``current`` prints its
+revision, ``sql`` prints the upgrade as SQL for a DBA, and ``revision -m MSG
+[--autogenerate]`` starts a new migration file in ``versions/`` for a developer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from datamill.store import migrations
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one migration command."""
+    from alembic import command
+
+    from datamill.store.runstore import RunStore, _create_engine, resolve_url
+
+    parser = argparse.ArgumentParser(prog="python -m datamill.store.migrations")
+    parser.add_argument("command", choices=["upgrade", "current", "sql", "revision"])
+    parser.add_argument(
+        "url", nargs="?", help="store URL (default: $DATAMILL_STORE or ./.datamill)"
+    )
+    parser.add_argument("-m", "--message", default="new revision")
+    parser.add_argument("--autogenerate", action="store_true")
+    args = parser.parse_args(argv)
+    url = resolve_url(args.url)
+
+    if args.command == "upgrade":
+        RunStore.open(url).close()
+        return 0
+    if args.command == "sql":
+        command.upgrade(migrations.alembic_config(url=url), "head", sql=True)
+        return 0
+    engine = _create_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = migrations.alembic_config(conn, url=url)
+            if args.command == "current":
+                command.current(cfg)
+            else:
+                head = migrations.head_revision()
+                rev_id = f"{int(head) + 1:04d}" if head.isdigit() else None
+                command.revision(
+                    cfg, message=args.message, autogenerate=args.autogenerate, rev_id=rev_id
+                )
+                print(f"now set SCHEMA_REVISION = {rev_id!r} in datamill/store/schema.py")
+    finally:
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

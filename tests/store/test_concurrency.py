@@ -100,7 +100,7 @@ def _write_worker(url: str, barrier, results, name: str, n: int) -> None:
         batched = n * 4 // 5
         # Most through the batching writer (small batches, many transactions) ...
         with StoreWriter(store, flush_interval=0.001, max_batch=20, heartbeat_interval=0.01) as w:
-            w.start_heartbeat(f"run-{name}")
+            w.heartbeat(f"run-{name}")
             for i in range(batched):
                 for run_id in ("shared", f"run-{name}"):
                     w.put_task_run(TaskRunRecord(run_id, f"{name}-{i}", "t", State.SUCCEEDED))
@@ -178,7 +178,7 @@ HEARTBEATING_RUN = textwrap.dedent(
     store = RunStore.open(sys.argv[1])
     store.create_run(RunRecord("victim", "p", state=State.RUNNING, host="h", pid=1))
     w = StoreWriter(store, heartbeat_interval=0.1)
-    w.start_heartbeat("victim")
+    w.heartbeat("victim")
     print("ready", flush=True)
     time.sleep(120)
     """

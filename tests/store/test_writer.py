@@ -133,7 +133,7 @@ def test_heartbeats_while_running(store: RunStore) -> None:
     first = store.get_run("r").heartbeat_at
     w = StoreWriter(store, heartbeat_interval=0.05)
     try:
-        w.start_heartbeat("r")
+        w.heartbeat("r")  # starts beating: once now, then every interval
         deadline = time.monotonic() + 5
         while store.get_run("r").heartbeat_at == first and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -152,14 +152,21 @@ def test_heartbeats_while_running(store: RunStore) -> None:
         w.close()
 
 
-def test_one_off_heartbeat(store: RunStore) -> None:
+def test_heartbeat_does_not_revive_a_finished_run(store: RunStore) -> None:
     store.create_run(RunRecord("r", "p", state=State.RUNNING))
-    first = store.get_run("r").heartbeat_at
-    time.sleep(0.01)
-    with StoreWriter(store) as w:
+    w = StoreWriter(store, heartbeat_interval=0.02)
+    try:
         w.heartbeat("r")
         w.flush()
-        assert store.get_run("r").heartbeat_at > first
+        store.finish_run("r", State.SUCCEEDED)  # the run loop may finish before closing
+        time.sleep(0.1)
+        w.flush()
+        run = store.get_run("r")
+        assert run.state is State.SUCCEEDED and not store.is_alive(run)
+    finally:
+        w.close()
+    with pytest.raises(StoreError, match="writer is closed"):
+        w.heartbeat("r")
 
 
 def test_default_heartbeat_interval_comes_from_the_store(store: RunStore) -> None:

@@ -23,7 +23,7 @@ from datamill.store.runstore import RunStore
 __all__ = ["StoreWriter"]
 
 # Queue item kinds (small ints keep put() a bare tuple append).
-_TASK, _ATTEMPT, _LINEAGE, _METRIC, _STATE, _BEAT, _FLUSH = range(7)
+_TASK, _ATTEMPT, _LINEAGE, _METRIC, _STATE, _FLUSH = range(6)
 _RETRIES = 3
 
 
@@ -99,16 +99,18 @@ class StoreWriter:
         self._put(_STATE, (namespace, key, value, run_id))
 
     def heartbeat(self, run_id: str) -> None:
-        """Queue one heartbeat of a running run."""
-        self._put(_BEAT, run_id)
+        """Keep a running run alive: a heartbeat now and every ``heartbeat_interval`` s.
 
-    def start_heartbeat(self, run_id: str) -> None:
-        """Send the run's heartbeat now and every ``heartbeat_interval`` s until stopped."""
+        It goes on until ``stop_heartbeat(run_id)`` or ``close()``; a heartbeat never
+        revives a run that has finished, so calling ``finish_run`` first is harmless.
+        """
         if self._closed:
             raise StoreError("the run store writer is closed; open a new StoreWriter")
         with self._lock:
             self._beats[run_id] = 0.0
         self._wake.set()
+
+    start_heartbeat = heartbeat
 
     def stop_heartbeat(self, run_id: str) -> None:
         """Stop sending the run's heartbeat (call before ``finish_run``)."""
@@ -211,7 +213,6 @@ class StoreWriter:
             lineage: list[LineageRecord] = []
             metrics: list[MetricRecord] = []
             states: dict[tuple[str, str], tuple[str, str, Any, str | None]] = {}
-            beats: set[str] = set()
             markers: list[threading.Event] = []
             n = 0
             while n < self.max_batch:
@@ -230,12 +231,10 @@ class StoreWriter:
                     metrics.append(item)
                 elif kind == _STATE:
                     states[(item[0], item[1])] = item
-                elif kind == _BEAT:
-                    beats.add(item)
                 else:
                     n -= 1
                     markers.append(item)
-            beats.update(self._due_heartbeats())
+            beats = self._due_heartbeats()
             if n or beats:
                 self._commit(
                     n,

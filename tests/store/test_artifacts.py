@@ -1,0 +1,461 @@
+"""The artifact store: checkpoints written atomically, verified on load, confined, collected.
+
+Most tests run twice: on a local folder and on S3 (moto's server on a loopback port).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+import xxhash
+
+from datamill.errors import CheckpointCorruptError, SerializationError
+from datamill.store import artifacts as A
+from datamill.store import serializers as S
+from datamill.store.artifacts import ArtifactPathError, ArtifactStore, CheckpointMeta
+
+FP = "0123456789abcdef"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto) on an ephemeral loopback port, for this module."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the moto server, with the env a user would set."""
+    monkeypatch.setenv("DATAMILL_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    import boto3
+
+    bucket = f"dm-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    return f"s3://{bucket}/team/artifacts"
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    if request.param == "local":
+        return ArtifactStore(str(tmp_path / "artifacts"))
+    return ArtifactStore(request.getfixturevalue("s3_root"))
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(str(tmp_path / "artifacts"))
+
+
+def _age(store: ArtifactStore, rel: str, seconds: float) -> None:
+    """Make a local file look ``seconds`` old."""
+    t = time.time() - seconds
+    os.utime(store.url_for(rel), (t, t))
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_root_and_urls(tmp_path: Path, s3_root: str):
+    loc = ArtifactStore(str(tmp_path / "a"))
+    assert loc.is_local and loc.root == str(tmp_path / "a")
+    assert loc.url_for("logs/r1/t.jsonl") == str(tmp_path / "a" / "logs" / "r1" / "t.jsonl")
+    assert ArtifactStore(f"file://{tmp_path}/a").root == str(tmp_path / "a")
+
+    remote = ArtifactStore(s3_root + "/")
+    assert not remote.is_local and remote.root == s3_root
+    assert remote.url_for("reports/x.html") == f"{s3_root}/reports/x.html"
+
+
+def test_store_pickles_for_process_executors(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, {"a": 1})
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.root == store.root
+    assert clone.load_checkpoint(clone.read_meta("p", "t", FP)) == {"a": 1}
+    assert clone.read_meta("p", "t", FP) == meta
+
+
+@pytest.mark.parametrize(
+    "value, tag, rows",
+    [
+        ({"n": 1, "t": (1, 2), 3: {4}, "d": dt.date(2024, 1, 2)}, "json", None),
+        (None, "json", None),
+        (b"\x00raw", "bytes", None),
+        (np.arange(6.0).reshape(2, 3), "numpy", None),
+        (pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}, index=["x", "y"]), "pandas", 2),
+        (pd.Series([1.5, 2.5], name="s"), "pandas.series", 2),
+        (pl.DataFrame({"a": [1, 2, 3]}), "polars", 3),
+        (pa.table({"a": ["x", "y"]}), "arrow", 2),
+    ],
+)
+def test_checkpoint_roundtrip(store: ArtifactStore, value, tag, rows):
+    meta = store.write_checkpoint("sales", "clean", FP, value)
+    assert meta.type_tag == tag and meta.rows == rows
+    assert meta.path.startswith("checkpoints/sales/clean/" + FP + ".")
+    assert meta.meta_path == f"checkpoints/sales/clean/{FP}.meta.json"
+    data = store.read_bytes(meta.path)
+    assert meta.bytes == len(data)
+    assert meta.checksum == meta.data_version == xxhash.xxh3_128_hexdigest(data)
+    assert (meta.pipeline, meta.task, meta.fingerprint) == ("sales", "clean", FP)
+
+    read = store.read_meta("sales", "clean", FP)
+    assert read == meta
+    back = store.load_checkpoint(read)
+    assert type(back) is type(value)
+    if isinstance(value, pd.DataFrame):
+        pd.testing.assert_frame_equal(back, value)
+    elif isinstance(value, pd.Series):
+        pd.testing.assert_series_equal(back, value)
+    elif isinstance(value, np.ndarray):
+        np.testing.assert_array_equal(back, value)
+    elif isinstance(value, pl.DataFrame | pa.Table):
+        assert back.equals(value)
+    else:
+        assert back == value
+
+
+def test_data_version_is_a_content_hash(store: ArtifactStore):
+    a = store.write_checkpoint("p", "t", "fp1", {"x": [1, 2]})
+    b = store.write_checkpoint("p", "t2", "fp2", {"x": [1, 2]})
+    c = store.write_checkpoint("p", "t", "fp3", {"x": [1, 3]})
+    assert a.data_version == b.data_version != c.data_version
+
+
+def test_read_meta_absent_is_none(store: ArtifactStore):
+    assert store.read_meta("p", "t", FP) is None
+    store.write_checkpoint("p", "t", FP, 1)
+    assert store.read_meta("p", "t", "ffff") is None
+    assert store.read_meta("p", "other", FP) is None
+
+
+def test_rewrite_same_fingerprint_replaces(store: ArtifactStore):
+    store.write_checkpoint("p", "t", FP, "first")
+    meta = store.write_checkpoint("p", "t", FP, "second")
+    assert store.load_checkpoint(store.read_meta("p", "t", FP)) == "second"
+    assert store.read_meta("p", "t", FP) == meta
+
+
+def test_iter_checkpoints_lists_complete_ones(store: ArtifactStore):
+    metas = {store.write_checkpoint("p", f"t{i}", FP, i) for i in range(3)}
+    metas.add(store.write_checkpoint("q", "t0", "beef", [1]))
+    store.write_bytes("logs/r/t.jsonl", b"{}\n")
+    assert set(store.iter_checkpoints()) == metas
+
+
+def test_meta_file_is_plain_json(store: ArtifactStore):
+    import json
+
+    meta = store.write_checkpoint("p", "t", FP, [1])
+    doc = json.loads(store.read_bytes(meta.meta_path))
+    assert doc["checksum"] == meta.checksum and doc["algo"] == "xxh3_128" and doc["format"] == 1
+    assert CheckpointMeta.from_dict(doc) == meta
+
+
+# --------------------------------------------------------------------------- corruption
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pd.DataFrame({"a": range(100)}), "v" * 100],  # the str still decodes: only the hash knows
+    ids=["parquet", "json"],
+)
+def test_flipped_byte_is_detected(store: ArtifactStore, value):
+    meta = store.write_checkpoint("p", "t", FP, value)
+    data = bytearray(store.read_bytes(meta.path))
+    data[len(data) // 2] ^= 0x01
+    store.write_bytes(meta.path, bytes(data))
+    with pytest.raises(CheckpointCorruptError) as err:
+        store.load_checkpoint(meta)
+    e = err.value
+    assert e.task == "t" and e.expected == meta.checksum
+    assert e.actual == xxhash.xxh3_128_hexdigest(bytes(data)) != e.expected
+    assert meta.path in e.path and "recomputed" in str(e)
+
+
+def test_truncated_file_is_detected(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, {"k": "v" * 100})
+    store.write_bytes(meta.path, store.read_bytes(meta.path)[:-10])
+    with pytest.raises(CheckpointCorruptError):
+        store.load_checkpoint(meta)
+
+
+def test_missing_data_file_with_meta_present(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, np.arange(5))
+    assert store.delete(meta.path)
+    assert store.read_meta("p", "t", FP) == meta
+    with pytest.raises(CheckpointCorruptError) as err:
+        store.load_checkpoint(meta)
+    assert err.value.actual == "missing" and err.value.task == "t"
+
+
+def test_unverified_load_still_refuses_undecodable_data(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, pa.table({"a": [1, 2]}))
+    store.write_bytes(meta.path, b"not parquet at all")
+    with pytest.raises(CheckpointCorruptError):
+        store.load_checkpoint(meta, verify=False)
+
+
+def test_torn_meta_file_counts_as_absent(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, 1)
+    store.write_bytes(meta.meta_path, b'{"path": "checkp')
+    assert store.read_meta("p", "t", FP) is None
+    assert list(store.iter_checkpoints()) == []
+
+
+# --------------------------------------------------------------------------- atomicity
+
+
+def test_crash_between_data_and_meta_leaves_no_checkpoint(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+):
+    def crash(self: CheckpointMeta) -> bytes:
+        raise KeyboardInterrupt("killed after the data file was written")
+
+    monkeypatch.setattr(CheckpointMeta, "to_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_checkpoint("p", "t", FP, {"a": 1})
+    monkeypatch.undo()
+    assert store.exists(f"checkpoints/p/t/{FP}.json")  # the data made it ...
+    assert store.read_meta("p", "t", FP) is None  # ... but the checkpoint is not done
+    assert list(store.iter_checkpoints()) == []
+    # the next attempt simply writes it again
+    meta = store.write_checkpoint("p", "t", FP, {"a": 1})
+    assert store.load_checkpoint(meta) == {"a": 1}
+
+
+def _failing_serializer() -> S.Serializer:
+    def dump(value, f):
+        f.write(b"x" * 1000)
+        raise RuntimeError("serializer died half-way")
+
+    return S.Serializer("halfway", "bin", dump, bytes)
+
+
+def test_failed_write_leaves_nothing_behind(store: ArtifactStore):
+    S.register(_failing_serializer(), replace=True)
+    try:
+        store.write_checkpoint("p", "t", FP, "before")
+        with pytest.raises(RuntimeError, match="half-way"):
+            store.write_checkpoint("p", "t", FP, "anything", serializer="halfway")
+    finally:
+        S._ORDER.remove(S._REGISTRY.pop("halfway"))
+    assert not store.exists(f"checkpoints/p/t/{FP}.bin")
+    assert store.load_checkpoint(store.read_meta("p", "t", FP)) == "before"
+    if store.is_local:
+        leftovers = os.listdir(store.url_for("checkpoints/p/t"))
+        assert sorted(leftovers) == sorted([f"{FP}.json", f"{FP}.meta.json"])
+
+
+def test_leftover_temp_files_are_ignored_and_collected(local: ArtifactStore):
+    meta = local.write_checkpoint("p", "t", FP, [1, 2])
+    tmp_rel = f"checkpoints/p/t/.{FP}.meta.json.123-abcd-0.tmp"
+    fresh_rel = f"checkpoints/p/t/.{FP}.json.456-abcd-1.tmp"
+    log_tmp = "logs/r1/.a.jsonl.1-x-0.tmp"
+    for rel in (tmp_rel, fresh_rel, log_tmp):
+        local.write_bytes(rel, b"partial")
+    _age(local, tmp_rel, 2 * 3600)
+    _age(local, log_tmp, 2 * 3600)
+    assert list(local.iter_checkpoints()) == [meta]
+    assert local.read_meta("p", "t", FP) == meta
+
+    report = local.gc({meta.path})
+    assert report.deleted == 2 and report.bytes_freed == 2 * len(b"partial")
+    assert not local.exists(tmp_rel) and not local.exists(log_tmp)
+    assert local.exists(fresh_rel)  # may belong to a write in progress
+    assert local.load_checkpoint(meta) == [1, 2]
+
+
+def test_fsync_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    ArtifactStore(str(tmp_path / "a")).write_checkpoint("p", "t", FP, 1)
+    assert synced == []
+    monkeypatch.setenv("DATAMILL_FSYNC", "1")
+    st = ArtifactStore(str(tmp_path / "b"))
+    st.write_checkpoint("p", "t", FP, pa.table({"a": [1]}))
+    assert len(synced) >= 3  # data file, meta file, folder
+    assert st.load_checkpoint(st.read_meta("p", "t", FP)).num_rows == 1
+
+
+# --------------------------------------------------------------------------- confinement
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "../outside.txt",
+        "a/../../outside.txt",
+        "reports/../..",
+        "/etc/passwd",
+        "C:/Windows/x",
+        "s3://other-bucket/x",
+        "a\\..\\b",
+        "",
+        ".",
+        "a\x00b",
+    ],
+)
+def test_paths_are_confined_to_the_root(store: ArtifactStore, rel: str, tmp_path: Path):
+    for call in (
+        lambda: store.write_bytes(rel, b"x"),
+        lambda: store.read_bytes(rel),
+        lambda: store.exists(rel),
+        lambda: store.delete(rel),
+        lambda: store.url_for(rel),
+    ):
+        with pytest.raises(ArtifactPathError, match="not allowed"):
+            call()
+    assert not (tmp_path / "outside.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "pipeline, task, fp",
+    [("../p", "t", FP), ("p", "a/b", FP), ("p", "..", FP), ("p", "t", "../x"), ("p", "t", "a.b")],
+)
+def test_names_cannot_escape_either(local: ArtifactStore, pipeline, task, fp):
+    with pytest.raises(ArtifactPathError):
+        local.write_checkpoint(pipeline, task, fp, 1)
+    with pytest.raises(ArtifactPathError):
+        local.read_meta(pipeline, task, fp)
+
+
+def test_generic_helpers(store: ArtifactStore):
+    rel = store.write_bytes("./reports//daily/summary.html", b"<h1>hi</h1>")
+    assert rel == "reports/daily/summary.html"
+    assert store.exists(rel) and store.read_bytes(rel) == b"<h1>hi</h1>"
+    store.write_bytes(rel, b"v2")
+    assert store.read_bytes(rel) == b"v2"
+    assert store.delete(rel) and not store.delete(rel)
+    assert not store.exists(rel)
+    with pytest.raises(FileNotFoundError, match="summary.html"):
+        store.read_bytes(rel)
+
+
+# --------------------------------------------------------------------------- serialisation
+
+
+def test_unsupported_value_names_task_and_fix(store: ArtifactStore):
+    class Model:
+        pass
+
+    with pytest.raises(SerializationError) as err:
+        store.write_checkpoint("p", "train", FP, Model())
+    assert "'train'" in str(err.value) and "serializer='pickle'" in str(err.value)
+    assert store.read_meta("p", "train", FP) is None
+
+
+def test_pickle_only_when_asked(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, {"f": lambda x: x + 1}, serializer="pickle")
+    assert meta.type_tag == "pickle" and meta.path.endswith(".pkl")
+    assert store.load_checkpoint(meta)["f"](1) == 2
+
+
+def test_large_table_streams_through_the_checksum(local: ArtifactStore):
+    n = 200_000
+    table = pa.table({"i": np.arange(n), "x": np.random.default_rng(1).random(n)})
+    meta = local.write_checkpoint("p", "big", FP, table)
+    assert meta.rows == n
+    assert meta.checksum == xxhash.xxh3_128_hexdigest(Path(local.url_for(meta.path)).read_bytes())
+    assert local.load_checkpoint(meta).equals(table)
+
+
+# --------------------------------------------------------------------------- delete, gc
+
+
+def test_delete_checkpoint_by_meta_or_path(store: ArtifactStore):
+    m1 = store.write_checkpoint("p", "t", "a1", 1)
+    m2 = store.write_checkpoint("p", "t", "a2", 2)
+    m3 = store.write_checkpoint("p", "t", "a3", 3)
+    assert store.delete_checkpoint(m1)
+    assert store.delete_checkpoint(m2.path)
+    assert store.delete_checkpoint(m3.meta_path)
+    for m in (m1, m2, m3):
+        assert store.read_meta("p", "t", m.fingerprint) is None
+        assert not store.exists(m.path)
+    assert not store.delete_checkpoint(m1)
+
+
+def test_gc_deletes_unreferenced_checkpoints(store: ArtifactStore):
+    keep = store.write_checkpoint("p", "t", "k1", {"keep": 1})
+    keep_url = store.write_checkpoint("p", "u", "k2", {"keep": 2})
+    drop = store.write_checkpoint("p", "t", "d1", {"drop": True})
+    sizes = drop.bytes + len(store.read_bytes(drop.meta_path))
+
+    dry = store.gc({keep.path, store.url_for(keep_url.path)}, dry_run=True)
+    assert dry.deleted == 1 and store.read_meta("p", "t", "d1") == drop
+
+    report = store.gc({keep.path, store.url_for(keep_url.path)})
+    assert report.deleted == 1 and report.bytes_freed == sizes
+    assert store.read_meta("p", "t", "d1") is None and not store.exists(drop.path)
+    assert store.load_checkpoint(keep) == {"keep": 1}
+    assert store.load_checkpoint(keep_url) == {"keep": 2}
+    assert store.gc({keep.path, keep_url.path}).deleted == 0
+
+
+def test_gc_respects_age_threshold(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch):
+    class Clock:
+        now = time.time() - 7200
+
+        def time(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(A, "time", clock)
+    old = store.write_checkpoint("p", "t", "old", 1)
+    clock.now += 7200
+    new = store.write_checkpoint("p", "t", "new", 2)
+    assert old.created_at < new.created_at - 3600
+
+    report = store.gc(set(), older_than_s=3600)
+    assert report.deleted == 1
+    assert store.read_meta("p", "t", "old") is None
+    assert store.read_meta("p", "t", "new") == new
+
+
+def test_gc_collects_data_whose_meta_never_came(local: ArtifactStore):
+    stale = local.write_bytes(f"checkpoints/p/t/{'e' * 16}.parquet", b"orphan")
+    fresh = local.write_bytes(f"checkpoints/p/t/{'f' * 16}.parquet", b"orphan")
+    _age(local, stale, 2 * 3600)
+    report = local.gc(set())
+    assert report.deleted == 1 and report.bytes_freed == len(b"orphan")
+    assert not local.exists(stale) and local.exists(fresh)
+
+
+def test_gc_prunes_empty_folders(local: ArtifactStore):
+    meta = local.write_checkpoint("p", "gone", FP, 1)
+    local.gc(set())
+    assert not os.path.exists(local.url_for("checkpoints/p/gone"))
+    assert local.read_meta("p", "gone", FP) is None
+    assert local.write_checkpoint("p", "gone", FP, 1) == local.read_meta("p", "gone", FP)
+    assert meta.path == local.read_meta("p", "gone", FP).path
+
+
+def test_gc_on_empty_store(store: ArtifactStore):
+    assert store.gc(set()) == A.GcReport(deleted=0, bytes_freed=0)

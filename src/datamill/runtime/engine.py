@@ -468,11 +468,21 @@ class Engine:
         )
         self.running += 1
         self.writer.put_task_run(self._record(inst))
+        inst.handle = self.executor.submit(call, t.run_in, self._on_done, self._on_start)
+
+    def _on_start(self, call: TaskCall) -> None:
+        self._q.put(("start", call.key, call.attempt, time.time()))
+
+    def _started(self, key: str, attempt: int, at: float) -> None:
+        inst = self.insts[key]
+        if inst.state != State.RUNNING or inst.attempt != attempt:
+            return
+        inst.started = at
         if self.progress:
-            self.progress.task_started(inst.key)
-        inst.handle = self.executor.submit(call, t.run_in, self._on_done)
-        if t.timeout:
-            self._add_timer(inst.started + t.timeout, "timeout", (inst.key, inst.attempt))
+            self.progress.task_started(key)
+        t = inst.node.task
+        if t.timeout and not getattr(self.executor, "enforces_timeouts", False):
+            self._add_timer(at + t.timeout, "timeout", (key, attempt))
 
     def _on_done(self, call: TaskCall, outcome: Outcome | BaseException) -> None:
         self._q.put(("done", call, outcome))
@@ -520,6 +530,8 @@ class Engine:
         kind = ev[0]
         if kind == "done":
             self._on_outcome(ev[1], ev[2])
+        elif kind == "start":
+            self._started(ev[1], ev[2], ev[3])
         elif kind == "cancel":
             self._cancel_all(ev[1])
 

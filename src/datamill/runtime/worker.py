@@ -142,9 +142,30 @@ def _short_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
 
 
-def execute_remote(call: TaskCall) -> Outcome:
-    """Entry point on process and Dask workers: capture installed once per process."""
+def execute_remote(call: TaskCall, enforce_timeout: bool = False) -> Outcome:
+    """Entry point on process and Dask workers: capture installed once per process.
+
+    With ``enforce_timeout`` (Dask, where the driver cannot see when a task starts) the
+    attempt runs in a thread and is abandoned at its deadline, as on the local executor.
+    """
     if not getattr(execute_remote, "_installed", False):
         logs.install()
         execute_remote._installed = True  # type: ignore[attr-defined]
-    return execute(call)
+    if not enforce_timeout or not call.timeout:
+        return execute(call)
+    import threading
+
+    event = threading.Event()
+    box: list[Outcome] = []
+    started = time.time()
+    th = threading.Thread(target=lambda: box.append(execute(call, event)), daemon=True,
+                          name=f"datamill-task-{call.key}")
+    th.start()
+    th.join(call.timeout)
+    if box:
+        return box[0]
+    event.set()
+    return Outcome(call.key, call.attempt, "failed", started, time.time(),
+                   error=f"TaskTimeoutError: task {call.key!r} exceeded its timeout of "
+                         f"{call.timeout:g}s (attempt {call.attempt})",
+                   error_type="TaskTimeoutError")

@@ -14,10 +14,14 @@ from typing import Any, Protocol
 from datamill.runtime.calls import Outcome, TaskCall
 
 OnDone = Callable[[TaskCall, "Outcome | BaseException"], None]
+OnStart = Callable[[TaskCall], None] | None
 
 
 class Executor(Protocol):
     name: str
+    #: True when the executor enforces ``TaskCall.timeout`` itself (no start signal back);
+    #: otherwise it calls ``on_start`` when an attempt really starts and the driver times it.
+    enforces_timeouts: bool
 
     def start(self) -> None:
         """Acquire resources (pools, a cluster client)."""
@@ -25,8 +29,8 @@ class Executor(Protocol):
     def is_remote(self, run_in: str) -> bool:
         """True when an attempt placed by ``run_in`` runs in another process (inputs by reference)."""
 
-    def submit(self, call: TaskCall, run_in: str, on_done: OnDone) -> Any:
-        """Start the attempt; return a handle for ``cancel``."""
+    def submit(self, call: TaskCall, run_in: str, on_done: OnDone, on_start: OnStart = None) -> Any:
+        """Queue the attempt; call ``on_start`` when it starts; return a handle for ``cancel``."""
 
     def cancel(self, handle: Any) -> None:
         """Stop an attempt: processes are killed; threads are told (ctx.cancelled) and abandoned."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from datamill.errors import MissingExtraError, UsageError
 from datamill.runtime.calls import TaskCall
-from datamill.runtime.executors.base import OnDone
+from datamill.runtime.executors.base import OnDone, OnStart
 
 
 def _check_marker(path: str, token: str) -> bool:
@@ -26,6 +26,7 @@ def _check_marker(path: str, token: str) -> bool:
 
 class DaskExecutor:
     name = "dask"
+    enforces_timeouts = True  # a task's timeout counts from its start on the worker
 
     def __init__(self, address: str | None = None, workers: int | None = None):
         self.address = address
@@ -80,10 +81,10 @@ class DaskExecutor:
                 "(s3://bucket/prefix or a shared filesystem path)"
             )
 
-    def submit(self, call: TaskCall, run_in: str, on_done: OnDone) -> Any:
+    def submit(self, call: TaskCall, run_in: str, on_done: OnDone, on_start: OnStart = None) -> Any:
         from datamill.runtime.worker import execute_remote
 
-        fut = self.client.submit(execute_remote, call, pure=False,
+        fut = self.client.submit(execute_remote, call, True, pure=False,
                                  key=f"{call.key}-{call.run_id}-{call.attempt}-{uuid.uuid4().hex[:6]}")
 
         def done(f: Any) -> None:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from datamill.runtime.calls import Outcome, TaskCall
-from datamill.runtime.executors.base import OnDone
+from datamill.runtime.executors.base import OnDone, OnStart
 from datamill.runtime.worker import execute
 
 
@@ -28,8 +28,15 @@ class _ThreadHandle:
         self.future, self.event = future, event
 
 
+def _run_thread(call: TaskCall, event: threading.Event, on_start: OnStart) -> Outcome:
+    if on_start is not None:
+        on_start(call)
+    return execute(call, event)
+
+
 class LocalExecutor:
     name = "local"
+    enforces_timeouts = False
 
     def __init__(self, workers: int | None = None, processes: int | None = None):
         cpu = os.cpu_count() or 2
@@ -47,14 +54,14 @@ class LocalExecutor:
     def check_artifacts(self, artifacts: Any) -> None:
         return None
 
-    def submit(self, call: TaskCall, run_in: str, on_done: OnDone) -> Any:
+    def submit(self, call: TaskCall, run_in: str, on_done: OnDone, on_start: OnStart = None) -> Any:
         if run_in == "process":
             if self._procs is None:
                 self._procs = ProcessPool(self.processes)
-            return self._procs.submit(call, on_done)
+            return self._procs.submit(call, on_done, on_start)
         assert self._threads is not None, "executor not started"
         event = threading.Event()
-        fut = self._threads.submit(execute, call, event)
+        fut = self._threads.submit(_run_thread, call, event, on_start)
 
         def done(f: Any) -> None:
             if f.cancelled():
@@ -94,6 +101,7 @@ def _worker_main(conn: Any) -> None:  # pragma: no cover - runs in the child
         except (EOFError, OSError):
             return
         call = cloudpickle.loads(data)
+        conn.send_bytes(b"S")  # started: the driver's timeout counts from here
         try:
             outcome = execute_remote(call)
             payload = cloudpickle.dumps(outcome)
@@ -125,14 +133,14 @@ class ProcessPool:
         self._ctx = mp.get_context("spawn")
         self._idle: deque[_Proc] = deque()
         self._all: set[_Proc] = set()
-        self._queue: deque[tuple[TaskCall, OnDone, dict[str, Any]]] = deque()
+        self._queue: deque[tuple[TaskCall, OnDone, dict[str, Any], OnStart]] = deque()
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, call: TaskCall, on_done: OnDone) -> Any:
+    def submit(self, call: TaskCall, on_done: OnDone, on_start: OnStart = None) -> Any:
         handle: dict[str, Any] = {"call": call, "proc": None, "cancelled": False}
         with self._lock:
-            self._queue.append((call, on_done, handle))
+            self._queue.append((call, on_done, handle, on_start))
         self._dispatch()
         return handle
 
@@ -147,14 +155,15 @@ class ProcessPool:
                     proc = None
                 else:
                     return
-                call, on_done, handle = self._queue.popleft()
+                call, on_done, handle, on_start = self._queue.popleft()
             if proc is None:
                 proc = _Proc(self._ctx)
                 with self._lock:
                     self._all.add(proc)
-            self._run(proc, call, on_done, handle)
+            self._run(proc, call, on_done, handle, on_start)
 
-    def _run(self, proc: _Proc, call: TaskCall, on_done: OnDone, handle: dict[str, Any]) -> None:
+    def _run(self, proc: _Proc, call: TaskCall, on_done: OnDone, handle: dict[str, Any],
+             on_start: OnStart) -> None:
         import cloudpickle
 
         handle["proc"] = proc
@@ -167,14 +176,20 @@ class ProcessPool:
                 self._idle.append(proc)
             on_done(call, exc)
             return
-        threading.Thread(target=self._wait, args=(proc, call, on_done, handle), daemon=True,
-                         name="datamill-proc-wait").start()
+        threading.Thread(target=self._wait, args=(proc, call, on_done, handle, on_start),
+                         daemon=True, name="datamill-proc-wait").start()
 
-    def _wait(self, proc: _Proc, call: TaskCall, on_done: OnDone, handle: dict[str, Any]) -> None:
+    def _wait(self, proc: _Proc, call: TaskCall, on_done: OnDone, handle: dict[str, Any],
+              on_start: OnStart) -> None:
         import cloudpickle
 
         try:
-            outcome = cloudpickle.loads(proc.conn.recv_bytes())
+            data = proc.conn.recv_bytes()
+            if data == b"S":
+                if on_start is not None:
+                    on_start(call)
+                data = proc.conn.recv_bytes()
+            outcome = cloudpickle.loads(data)
         except (EOFError, OSError) as exc:
             with self._lock:
                 self._all.discard(proc)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,53 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def resources() -> Path:
     return RESOURCES
+
+
+# -- PostgreSQL: a fresh database per test (skip if absent, fail under DATAMILL_REQUIRE_SERVICES=1)
+
+PG_HOST = os.environ.get("DATAMILL_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("DATAMILL_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("DATAMILL_TEST_PG_USER", "postgres")
+
+_pg_unreachable: str | None = None  # remembered so an absent server costs one timeout
+
+
+def _pg_admin():
+    """An autocommit connection to the ``postgres`` database, or skip/fail if there is none."""
+    global _pg_unreachable
+    reason = _pg_unreachable
+    conn = None
+    if reason is None:
+        try:
+            import psycopg
+
+            conn = psycopg.connect(
+                host=PG_HOST,
+                port=PG_PORT,
+                user=PG_USER,
+                dbname="postgres",
+                autocommit=True,
+                connect_timeout=3,
+            )
+        except Exception as exc:  # ImportError or any connection failure
+            reason = _pg_unreachable = f"PostgreSQL at {PG_HOST}:{PG_PORT} unavailable: {exc}"
+    if conn is None:
+        if os.environ.get("DATAMILL_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} (DATAMILL_REQUIRE_SERVICES=1)")
+        pytest.skip(reason)
+    return conn
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database that is dropped after the test."""
+    admin = _pg_admin()
+    name = f"dm_test_{uuid.uuid4().hex[:16]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+

@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	cd examples/quickstart && ../../$(BIN)/datamill run clean_sales.py && ../../$(BIN)/datamill runs --limit 3
+	cd examples/quickstart && ../../$(BIN)/datamill run sales && ../../$(BIN)/datamill runs --limit 3 && cat out/summary.json
 
 test: venv
 	$(BIN)/python tests/services.py ensure

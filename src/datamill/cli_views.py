@@ -69,7 +69,9 @@ def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int,
         from rich.table import Table
 
         table = Table(title=f"runs ({store.url_display})", title_justify="left")
-        for col in ("run id", "pipeline", "state", "trigger", "started", "seconds", "error"):
+        table.add_column("run id", no_wrap=True)
+        table.add_column("pipeline", no_wrap=True)
+        for col in ("state", "trigger", "started", "seconds", "error"):
             table.add_column(col, overflow="fold")
         for r in rows:
             label = _state_label(store, r)

@@ -627,3 +627,48 @@ def test_load_pipeline_file(project, resources):
                      handle_signals=False)
     assert r.ok and r.pipeline == "counting"
     assert Path(project / "c.txt").read_text().count("\n") == r.counts()["succeeded"]
+
+
+def test_env_secrets_are_redacted(project, monkeypatch):
+    (project / "datamill.toml").write_text('[secrets]\nenv = ["WAREHOUSE_PASSWORD"]\n')
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", "hunter2-xyz")
+
+    @task
+    def connect(ctx: Context):
+        pw = __import__("os").environ["WAREHOUSE_PASSWORD"]
+        ctx.log.info("connecting with %s", pw)
+        raise ConnectionError(f"login failed for password {pw}")
+
+    r = run([connect])
+    t = r.tasks["connect"]
+    assert "hunter2-xyz" not in t.error and "***" in t.error
+    assert "hunter2-xyz" not in (t.traceback or "")
+    store = RunStore.open(project_root=project)
+    at = store.attempts(r.run_id, "connect")[0]
+    assert "hunter2-xyz" not in (project / ".datamill/artifacts" / at.log_path).read_text()
+    store.close()
+
+
+def test_ctx_secret_reads_env_and_file_and_redacts(project, monkeypatch, tmp_path):
+    f = tmp_path / "key"
+    f.write_text("file-secret-777\n")
+    monkeypatch.setenv("API_KEY_FILE", str(f))
+
+    @task
+    def use(ctx: Context):
+        key = ctx.secret("API_KEY")
+        print("key is", key)
+        return len(key)
+
+    @task
+    def missing(ctx: Context):
+        return ctx.secret("NOT_SET_ANYWHERE")
+
+    r = run([use, missing])
+    assert r["use"] == len("file-secret-777")
+    assert "NOT_SET_ANYWHERE" in r.tasks["missing"].error
+    store = RunStore.open(project_root=project)
+    at = store.attempts(r.run_id, "use")[0]
+    text = (project / ".datamill/artifacts" / at.log_path).read_text()
+    assert "file-secret-777" not in text and "key is ***" in text
+    store.close()

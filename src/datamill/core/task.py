@@ -14,7 +14,7 @@ from datamill.core.params import parse_duration
 from datamill.errors import UsageError
 
 
-class Trigger(str, enum.Enum):
+class Trigger(enum.StrEnum):
     """When a task runs, given the states of its upstream tasks (Airflow's trigger rules)."""
 
     ALL_SUCCESS = "all_success"  # every upstream succeeded or was cached (default)

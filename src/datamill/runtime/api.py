@@ -62,7 +62,7 @@ def run(
     ex = make_executor(executor, workers)
     opts = EngineOptions(workers=workers, checkpoint=checkpoint, fail_fast=fail_fast,
                          only=list(only), force=list(force), trigger=trigger, pools=proj.pools,
-                         handle_signals=handle_signals)
+                         handle_signals=handle_signals, secret_env=proj.secret_env)
     engine = Engine(p, values, store=store_, artifacts=arts, executor=ex, options=opts,
                     progress=progress, target=_target(p))
     try:
@@ -124,7 +124,7 @@ def resume(
         claimed = store_.claim_run(rec.run_id, host=socket.gethostname(), pid=os.getpid())
         ex = make_executor(executor, workers)
         opts = EngineOptions(workers=workers, trigger="resume", pools=proj.pools,
-                             handle_signals=handle_signals)
+                             handle_signals=handle_signals, secret_env=proj.secret_env)
         engine = Engine(p, values, store=store_, artifacts=arts, executor=ex, options=opts,
                         progress=progress, resume=claimed, target=_target(p))
         return engine.run()

@@ -32,7 +32,14 @@ from datamill.errors import TaskTimeoutError, UsageError
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.logs import redact
 from datamill.runtime.result import RunResult, TaskResult
-from datamill.store.records import AttemptRecord, LineageRecord, MetricRecord, RunRecord, State, TaskRunRecord
+from datamill.store.records import (
+    AttemptRecord,
+    LineageRecord,
+    MetricRecord,
+    RunRecord,
+    State,
+    TaskRunRecord,
+)
 
 log = logging.getLogger("datamill.run")
 
@@ -88,6 +95,7 @@ class EngineOptions:
     trigger: str = "manual"
     pools: dict[str, int] = field(default_factory=dict)
     handle_signals: bool = True
+    secret_env: list[str] = field(default_factory=list)  # env vars whose values are redacted
 
 
 class Engine:
@@ -119,7 +127,8 @@ class Engine:
         self.target = target
         self.fail_fast = pipeline.fail_fast if options.fail_fast is None else options.fail_fast
         self.pools = {**pipeline.pools, **options.pools}
-        self.secrets = tuple(pipeline.secret_values(params))
+        env_secrets = [os.environ[v] for v in options.secret_env if os.environ.get(v)]
+        self.secrets = tuple(pipeline.secret_values(params)) + tuple(env_secrets)
         self._q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
@@ -722,7 +731,7 @@ class Engine:
         while self.blocked:
             inst = self.blocked.popleft()
             self._finish_inst(inst, State.CANCELLED)
-        for when, _, kind, data in list(self._timers):
+        for _when, _, kind, data in list(self._timers):
             if kind == "retry":
                 inst = self.insts[data]
                 self.running -= 1
@@ -761,7 +770,7 @@ class Engine:
     def _run_state(self) -> State:
         if self.cancelled and not self.cancel_reason.startswith("fail-fast"):
             return State.CANCELLED
-        for k, inst in self.insts.items():
+        for _k, inst in self.insts.items():
             if inst.state in BAD:
                 return State.FAILED
         if self.cancelled:

@@ -46,6 +46,13 @@ class Project:
         return dict(self.config.get("pools", {}))
 
     @property
+    def secret_env(self) -> list[str]:
+        """Environment variables whose values are secrets: redacted in logs and errors."""
+        names = list(self.config.get("secrets", {}).get("env", []))
+        names += [n.strip() for n in os.environ.get("DATAMILL_SECRET_ENV", "").split(",") if n.strip()]
+        return names
+
+    @property
     def pipelines(self) -> dict[str, str]:
         return dict(self.config.get("pipelines", {}))
 

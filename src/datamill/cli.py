@@ -114,7 +114,17 @@ def _stray_threads() -> bool:
 def _configure_logging(fmt: str, verbose: bool) -> None:
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
+    class _Stderr(logging.StreamHandler):
+        # look sys.stderr up at each record, so the live display's redirection sees it
+        @property  # type: ignore[override]
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass
+
+    handler = _Stderr()
     if fmt == "json":
         class _Json(logging.Formatter):
             def format(self, r: logging.LogRecord) -> str:

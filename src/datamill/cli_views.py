@@ -17,6 +17,13 @@ _COLOURS = {
 }
 
 
+def _e(text: Any) -> str:
+    """Escape user text (task keys like ``load[3fa9]``, errors) for rich markup."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -76,8 +83,8 @@ def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int,
         for r in rows:
             label = _state_label(store, r)
             c = _COLOURS.get(r.state.value, "")
-            table.add_row(r.run_id, r.pipeline, f"[{c}]{label}[/]", r.trigger, _ago(r.started_at),
-                          _secs(r.started_at, r.ended_at), (r.error or "")[:80])
+            table.add_row(r.run_id, _e(r.pipeline), f"[{c}]{label}[/]", r.trigger, _ago(r.started_at),
+                          _secs(r.started_at, r.ended_at), _e((r.error or "")[:80]))
         _console().print(table)
     finally:
         store.close()
@@ -104,14 +111,14 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
 
         con = _console()
         c = _COLOURS.get(r.state.value, "")
-        con.print(f"[bold]run {r.run_id}[/]  pipeline [bold]{r.pipeline}[/]  "
+        con.print(f"[bold]run {r.run_id}[/]  pipeline [bold]{_e(r.pipeline)}[/]  "
                   f"state [{c}]{_state_label(store, r)}[/]  trigger {r.trigger}")
         con.print(f"started {r.started_at}  ended {r.ended_at or '-'}  "
                   f"seconds {_secs(r.started_at, r.ended_at)}  host {r.host} pid {r.pid}")
         if r.params:
-            con.print("params: " + ", ".join(f"{k}={v!r}" for k, v in r.params.items()))
+            con.print("params: " + _e(", ".join(f"{k}={v!r}" for k, v in r.params.items())))
         if r.error:
-            con.print(f"[red]error:[/] {r.error}")
+            con.print(f"[red]error:[/] {_e(r.error)}")
         counts: dict[str, int] = {}
         for t in tasks:
             counts[t.state.value] = counts.get(t.state.value, 0) + 1
@@ -121,16 +128,16 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
             table.add_column(col, overflow="fold")
         for t in tasks[:500]:
             tc = _COLOURS.get(t.state.value, "")
-            table.add_row(t.task_key, f"[{tc}]{t.state.value}[/]", str(t.attempts),
+            table.add_row(_e(t.task_key), f"[{tc}]{t.state.value}[/]", str(t.attempts),
                           "-" if t.duration_s is None else f"{t.duration_s:.3f}",
                           "-" if t.rows_in is None else str(t.rows_in),
-                          "-" if t.rows_out is None else str(t.rows_out), (t.error or "")[:160])
+                          "-" if t.rows_out is None else str(t.rows_out), _e((t.error or "")[:160]))
         con.print(table)
         if len(tasks) > 500:
             con.print(f"... {len(tasks) - 500} more tasks (use --json for all)")
         failed = [t for t in tasks if t.state.value == "failed" and t.traceback]
         for t in failed[:3]:
-            con.print(f"\n[red]traceback of {t.task_key}:[/]\n{t.traceback}")
+            con.print(f"\n[red]traceback of {_e(t.task_key)}:[/]\n{_e(t.traceback)}")
     finally:
         store.close()
 

@@ -81,7 +81,7 @@ class RichProgress:
 
         self.total, self.t0 = total, time.time()
         self.title = f"{pipeline} · run {run_id}"
-        self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
+        self.live = Live(self, console=self.console, refresh_per_second=8, transient=False)
         self.live.start()
 
     def add_total(self, n: int) -> None:
@@ -100,7 +100,7 @@ class RichProgress:
 
     def __rich__(self) -> Any:
         from rich.console import Group
-        from rich.progress_bar import ProgressBar
+        from rich.markup import escape
         from rich.table import Table
         from rich.text import Text
 
@@ -118,20 +118,25 @@ class RichProgress:
             (f"{counts.get('cached', 0)} cached", "cyan"), "  ",
             f"{now - self.t0:.1f}s",
         )
-        bar = ProgressBar(total=max(self.total, 1), completed=done, width=60)
+        width = 50
+        filled = int(width * done / max(self.total, 1))
+        bar = Text.assemble(("━" * filled, "green"), ("━" * (width - filled), "grey23"),
+                            f" {100 * done / max(self.total, 1):3.0f}%")
         table = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
-        table.add_column("task")
-        table.add_column("state")
-        table.add_column("seconds", justify="right")
+        table.add_column("task", no_wrap=True, overflow="ellipsis", max_width=60)
+        table.add_column("state", no_wrap=True)
+        table.add_column("seconds", justify="right", no_wrap=True)
         for key, started in running:
-            table.add_row(key, "[blue]running[/]", f"{now - started:.1f}")
+            table.add_row(escape(key), "[blue]running[/]", f"{now - started:.1f}")
         for key, s, d in reversed(recent):
-            table.add_row(key, f"[{_COLOURS.get(s, '')}]{s}[/]", f"{d:.2f}")
+            table.add_row(escape(key), f"[{_COLOURS.get(s, '')}]{s}[/]", f"{d:.2f}")
         return Group(head, bar, table)
 
     def finish(self, result: Any) -> None:
         if self.live is not None:
+            self.live.refresh()
             self.live.stop()
+        from rich.markup import escape
         from rich.table import Table
 
         slow = sorted(result.tasks.values(), key=lambda t: -t.duration)[:10]
@@ -143,8 +148,8 @@ class RichProgress:
                 and t.state.value != "cached"][:30]
         for t in rows:
             c = _COLOURS.get(t.state.value, "")
-            table.add_row(t.key, f"[{c}]{t.state.value}[/]", str(t.attempts), f"{t.duration:.3f}",
-                          (t.error or "")[:200])
+            table.add_row(escape(t.key), f"[{c}]{t.state.value}[/]", str(t.attempts),
+                          f"{t.duration:.3f}", escape((t.error or "")[:200]))
         self.console.print(table)
 
 

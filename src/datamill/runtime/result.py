@@ -112,6 +112,7 @@ class RunResult:
         return f"<RunResult {self.summary()}>"
 
     def __rich__(self) -> Any:
+        from rich.markup import escape
         from rich.table import Table
 
         colours = {"succeeded": "green", "cached": "cyan", "failed": "red", "upstream_failed": "red",
@@ -121,8 +122,8 @@ class RunResult:
             table.add_column(col, overflow="fold")
         for t in self.tasks.values():
             c = colours.get(t.state.value, "")
-            table.add_row(t.key, f"[{c}]{t.state.value}[/]", str(t.attempts), f"{t.duration:.3f}",
-                          (t.error or "")[:200])
+            table.add_row(escape(t.key), f"[{c}]{t.state.value}[/]", str(t.attempts),
+                          f"{t.duration:.3f}", escape((t.error or "")[:200]))
         return table
 
     def _repr_html_(self) -> str:

@@ -25,9 +25,12 @@ def _e(text: Any) -> str:
 
 
 def _console() -> Any:
+    import sys
+
     from rich.console import Console
 
-    return Console()
+    # a pipe or a log file has no width: do not squash tables into 80 columns
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _ago(dt: datetime | None) -> str:
@@ -75,11 +78,12 @@ def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int,
             return
         from rich.table import Table
 
-        table = Table(title=f"runs ({store.url_display})", title_justify="left")
+        table = Table(caption=f"run store: {store.url_display}", caption_justify="left")
         table.add_column("run id", no_wrap=True)
         table.add_column("pipeline", no_wrap=True)
-        for col in ("state", "trigger", "started", "seconds", "error"):
-            table.add_column(col, overflow="fold")
+        for col in ("state", "trigger", "started", "seconds"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("error", overflow="fold")
         for r in rows:
             label = _state_label(store, r)
             c = _COLOURS.get(r.state.value, "")

@@ -118,8 +118,10 @@ def test_unknown_executor(project):
         datamill.run(SUITE, {"state_dir": "x"}, executor="spark", handle_signals=False)
 
 
-def test_unreachable_scheduler(project, tmp_path):
+def test_unreachable_scheduler(project, tmp_path, monkeypatch):
     from datamill.errors import UsageError
+
+    monkeypatch.setenv("DATAMILL_DASK_CONNECT_TIMEOUT", "1s")
     from datamill.testing.instances import free_port
 
     with pytest.raises(UsageError, match="cannot reach the Dask scheduler"):

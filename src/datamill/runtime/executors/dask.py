@@ -49,7 +49,8 @@ class DaskExecutor:
         dask.config.set({"distributed.worker.daemon": False})
         if self.address:
             try:
-                self.client = Client(self.address, timeout="10s")
+                timeout = os.environ.get("DATAMILL_DASK_CONNECT_TIMEOUT", "10s")
+                self.client = Client(self.address, timeout=timeout)
             except OSError as exc:
                 raise UsageError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
         else:

@@ -672,3 +672,41 @@ def test_ctx_secret_reads_env_and_file_and_redacts(project, monkeypatch, tmp_pat
     text = (project / ".datamill/artifacts" / at.log_path).read_text()
     assert "file-secret-777" not in text and "key is ***" in text
     store.close()
+
+
+def test_context_subtasks(project):
+    @task
+    def tune(ctx: Context, trials: int = 6):
+        futures = [ctx.submit(lambda x: x * x, i) for i in range(trials)]
+        squares = [f.result() for f in futures]
+        return squares, ctx.map(lambda x: -x, range(3)), ctx.key, ctx.attempt
+
+    r = run([tune])
+    squares, negs, key, attempt = r["tune"]
+    assert squares == [i * i for i in range(6)] and negs == [0, -1, -2]
+    assert key == "tune" and attempt == 1
+
+
+def test_deep_chain_and_wide_fan_out(project):
+    def step(prev):
+        return prev + 1
+
+    tasks = [task(lambda: 0, name="s0")]
+    tasks += [task(step, name=f"s{i}", inputs={"prev": f"s{i - 1}"}) for i in range(1, 400)]
+    r = run(tasks, checkpoint=False)
+    assert r.ok and r["s399"] == 399
+
+    @task
+    def many():
+        return list(range(3000))
+
+    @task(map="many")
+    def inc(many):
+        return many + 1
+
+    @task
+    def total(inc):
+        return sum(inc)
+
+    r = run([many, inc, total], checkpoint=False)
+    assert r["total"] == sum(range(1, 3001))

@@ -512,7 +512,7 @@ def test_only_uses_latest_checkpoints(project):
         CALLS.append("c")
         return b
 
-    with pytest.raises(datamill.errors.UsageError, match="no checkpoint"):
+    with pytest.raises(datamill.errors.UsageError, match="no complete checkpoint"):
         run([a, b, c], only=["b"])
     run([a, b, c])
     CALLS.clear()

@@ -16,8 +16,6 @@ import textwrap
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from datamill.core.params import to_jsonable
-
 _code_cache: dict[Any, str] = {}
 
 
@@ -75,11 +73,78 @@ def task_fingerprint(
 
 def item_key(item: Any) -> str:
     """A stable short key for a mapped item: a new item adds an instance, others keep theirs."""
+    return content_hash(item)[:12]
+
+
+def content_hash(value: Any) -> str:
+    """A hash of a value's content (never of its ``repr``, which pandas and numpy shorten).
+
+    JSON-like values hash their canonical JSON; tables and arrays their data; anything
+    else its pickle.
+    """
+    h = hashlib.blake2b(digest_size=16)
     try:
-        text = json.dumps(to_jsonable(item), sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
-        text = repr(item)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+        h.update(b"j" + json.dumps(_strict_json(value), sort_keys=True,
+                                   separators=(",", ":")).encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+    except TypeError:
+        pass
+    mod = type(value).__module__.split(".")[0]
+    if mod == "pandas" and hasattr(value, "to_numpy"):
+        import pandas as pd
+
+        h.update(b"p" + repr((type(value).__name__, getattr(value, "shape", None))).encode())
+        if isinstance(value, pd.DataFrame):
+            h.update(repr([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
+        h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+        return h.hexdigest()
+    if mod == "numpy" and hasattr(value, "tobytes"):
+        h.update(b"n" + repr((value.dtype.str, value.shape)).encode())
+        h.update(value.tobytes() if value.dtype != object else repr(value.tolist()).encode())
+        return h.hexdigest()
+    if mod in ("pyarrow", "polars"):
+        import pyarrow as pa
+
+        table = value.to_arrow() if mod == "polars" else value
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write(table)
+        h.update(b"a" + sink.getvalue().to_pybytes())
+        return h.hexdigest()
+    import pickle
+
+    try:
+        h.update(b"k" + pickle.dumps(value, protocol=5))
+    except Exception:  # noqa: BLE001 - unpicklable: fall back to identity-free text
+        h.update(b"r" + repr(value).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def _strict_json(value: Any) -> Any:
+    """Like ``to_jsonable`` but refusing (TypeError) anything it would only ``repr``."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return repr(value) if value != value or value in (float("inf"), float("-inf")) else value
+    if isinstance(value, list | tuple):
+        return [type(value).__name__] + [_strict_json(v) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": sorted(([_strict_json(k), _strict_json(v)] for k, v in value.items()),
+                                   key=repr)}
+    import datetime as dt
+    import enum
+    from decimal import Decimal
+    from pathlib import PurePath
+
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return [type(value).__name__, value.isoformat()]
+    if isinstance(value, dt.timedelta):
+        return ["timedelta", value.total_seconds()]
+    if isinstance(value, PurePath | Decimal):
+        return [type(value).__name__, str(value)]
+    if isinstance(value, enum.Enum):
+        return [type(value).__qualname__, value.name]
+    raise TypeError(type(value).__name__)
 
 
 def item_keys(items: list[Any]) -> list[str]:

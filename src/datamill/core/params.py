@@ -91,7 +91,7 @@ def split_annotation(annotation: Any) -> tuple[Any, bool, bool]:
 def type_label(tp: Any) -> str:
     if tp is Any or tp is None:
         return "any"
-    if isinstance(tp, type):
+    if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__name__
     return str(tp).replace("typing.", "")
 
@@ -131,6 +131,14 @@ def _parse(text: str, tp: Any) -> Any:
     if tp in (Any, str, None) or tp is inspect_empty:
         return text
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        for choice in typing.get_args(tp):
+            try:
+                if choice == (_parse(text, type(choice)) if not isinstance(choice, str) else text):
+                    return choice
+            except (ValueError, TypeError, ParameterError):
+                continue
+        raise ValueError("expected one of " + ", ".join(map(repr, typing.get_args(tp))))
     if tp is bool:
         low = text.strip().lower()
         if low in _TRUE:
@@ -186,32 +194,74 @@ inspect_empty = object()
 
 
 def coerce_value(value: Any, tp: Any, name: str = "?") -> Any:
-    """Check (and gently convert) a Python value given via ``params={...}``."""
-    if isinstance(value, str) and tp not in (str, Any):
-        base, _, _ = split_annotation(tp)
-        if base not in (str, Any) and base is not inspect_empty:
-            return parse_value(value, tp, name)
-        return value
+    """Check (and gently convert) a Python value given via ``params={...}`` or read back
+    from the run store: strings are parsed for non-string types, list items, dict values
+    and Optional inner types are coerced too."""
     base, _, _ = split_annotation(tp)
+    if base is inspect_empty or base in (Any, object):
+        return value
     optional, inner = _is_optional(base)
     if value is None:
-        if optional or base in (Any, object) or base is inspect_empty:
+        if optional:
             return None
         raise ParameterError(f"parameter {name!r}: None given but type is {type_label(base)}")
     base = inner
-    if base in (Any, object) or base is inspect_empty or not isinstance(base, type):
-        origin = typing.get_origin(base)
-        if origin in (list, tuple, set) and not isinstance(value, origin):
-            if isinstance(value, list | tuple | set):
-                return origin(value)
+    origin = typing.get_origin(base)
+    if origin is typing.Literal:
+        choices = typing.get_args(base)
+        if value in choices:
+            return value
+        if isinstance(value, str):
+            return parse_value(value, base, name)
+        raise ParameterError(f"parameter {name!r}: expected one of {', '.join(map(repr, choices))}, "
+                             f"got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(base):
+            try:
+                return coerce_value(value, arm, name)
+            except ParameterError:
+                continue
+        raise ParameterError(f"parameter {name!r}: {value!r} is none of {type_label(base)}")
+    if isinstance(value, str):
+        if base is str:
+            return value
+        return parse_value(value, base, name)
+    if base in (list, tuple, set) or origin in (list, tuple, set, typing.Sequence):
+        container = origin or base
+        if container is typing.Sequence:
+            container = list
+        if not isinstance(value, list | tuple | set | frozenset):
             raise ParameterError(
                 f"parameter {name!r}: expected {type_label(base)}, got {type(value).__name__}"
             )
+        args = typing.get_args(base)
+        if args and args[-1] is not Ellipsis and container is not tuple or len(args) == 1:
+            items = [coerce_value(v, args[0], f"{name}[{i}]") for i, v in enumerate(value)]
+        elif args and container is tuple and args[-1] is Ellipsis:
+            items = [coerce_value(v, args[0], f"{name}[{i}]") for i, v in enumerate(value)]
+        else:
+            items = list(value)
+        return container(items)
+    if base is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ParameterError(f"parameter {name!r}: expected a mapping, got {type(value).__name__}")
+        args = typing.get_args(base)
+        if len(args) == 2:
+            return {coerce_value(k, args[0], name): coerce_value(v, args[1], f"{name}[{k!r}]")
+                    for k, v in value.items()}
+        return value
+    if not isinstance(base, type):
         return value
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if base is int and isinstance(value, bool):
         raise ParameterError(f"parameter {name!r}: expected int, got bool")
+    if base is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if base is dt.timedelta and isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.timedelta(seconds=value)
+    if base is Decimal and isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
     if issubclass(base, enum.Enum) and not isinstance(value, base):
         return parse_value(str(value), base, name)
     if base is Path and isinstance(value, str):

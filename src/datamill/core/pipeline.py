@@ -220,7 +220,7 @@ class Pipeline:
             self.params[pname] = ParamSpec(pname, tp, default, required, secret, [task_name])
             return
         spec.used_by.append(task_name)
-        if type_label(spec.annotation) != type_label(tp):
+        if spec.annotation != tp and type_label(spec.annotation) != type_label(tp):
             problems.append(
                 f"parameter {pname!r} is {type_label(spec.annotation)} in task {spec.used_by[0]!r} "
                 f"but {type_label(tp)} in task {task_name!r}; a shared parameter needs one type"

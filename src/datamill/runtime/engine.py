@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from datamill.core.fingerprint import code_fingerprint, item_keys, task_fingerprint
+from datamill.core.fingerprint import code_fingerprint, content_hash, item_keys, task_fingerprint
 from datamill.core.params import canonical_json
 from datamill.core.pipeline import Node, Pipeline
 from datamill.core.task import Trigger
-from datamill.errors import TaskTimeoutError, UsageError
+from datamill.errors import CheckpointCorruptError, TaskTimeoutError, UsageError
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.logs import redact
 from datamill.runtime.result import RunResult, TaskResult
@@ -45,6 +45,21 @@ log = logging.getLogger("datamill.run")
 
 OK = (State.SUCCEEDED, State.CACHED)
 BAD = (State.FAILED, State.UPSTREAM_FAILED)
+
+
+class _WaitFor(Exception):  # noqa: N818 - control flow inside the driver
+    """An input is being recomputed (corrupt checkpoint): park the task until it is back."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+
+class _InputMissing(Exception):  # noqa: N818
+    """An input's value is neither checkpointed nor in memory any more."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
 
 
 def new_run_id() -> str:
@@ -82,7 +97,8 @@ class Inst:
     cached_from: str | None = None
     reuse_record: Any = None
     last_log: str | None = None
-    base_attempt: int = 0  # attempts made before a resume
+    base_attempt: int = 0  # attempts that do not count against retries (resume, recovery)
+    corrupt_hits: int = 0
 
 
 @dataclass
@@ -144,6 +160,7 @@ class Engine:
         self.task_used: dict[str, int] = {}
         self.blocked: deque[Inst] = deque()
         self._ready: deque[str] = deque()
+        self._recovering: dict[str, list[Any]] = {}  # upstream key -> waiting Insts / node names
         self.cancelled = False
         self.cancel_reason = ""
         self.finished_nodes = 0
@@ -238,29 +255,27 @@ class Engine:
                     self._resume_records[r.task_key] = r
 
     def _load_external(self, names: set[str]) -> None:
-        """For --only: upstream tasks outside the selection come from the latest checkpoints."""
+        """For --only: upstream tasks outside the selection come from the latest checkpoints
+        of a run in which the whole task (every mapped instance) completed."""
         missing = set(names)
         for run in self.store.list_runs(pipeline=self.p.name, limit=50):
             if not missing:
                 break
             by_task: dict[str, list[TaskRunRecord]] = {}
             for r in self.store.task_runs(run.run_id):
-                if r.task in missing and r.state in OK and r.checkpoint:
+                if r.task in missing:
                     by_task.setdefault(r.task, []).append(r)
             for tname, recs in by_task.items():
+                if not all(r.state in OK and r.checkpoint for r in recs):
+                    continue  # partly failed there: an older run may have it whole
                 node = self.p.nodes[tname]
-                if node.mapped:
-                    keys = [r.task_key for r in sorted(recs, key=lambda r: r.task_key)]
-                else:
-                    keys = [recs[0].task_key]
-                recmap = {r.task_key: r for r in recs}
+                keys = [r.task_key for r in recs]
                 self.node_keys[tname] = keys
-                for k in keys:
-                    r = recmap[k]
-                    inst = Inst(node, k, map_key=r.map_key, state=State.CACHED,
-                                fingerprint=r.fingerprint, data_version=r.data_version,
-                                meta=_meta_from_record(self.p.name, r), cached_from=run.run_id)
-                    self.insts[k] = inst
+                for r in recs:
+                    self.insts[r.task_key] = Inst(
+                        node, r.task_key, map_key=r.map_key, state=State.CACHED,
+                        fingerprint=r.fingerprint, data_version=r.data_version,
+                        meta=_meta_from_record(self.p.name, r), cached_from=run.run_id)
                 self.node_state[tname] = State.CACHED
                 self.node_open[tname] = 0
                 self.external.add(tname)
@@ -268,9 +283,24 @@ class Engine:
         if missing:
             first = sorted(missing)[0]
             raise UsageError(
-                f"--only needs the output of task {first!r}, which has no checkpoint from an earlier "
-                f"run of pipeline {self.p.name!r}; run the pipeline once without --only"
+                f"--only needs the output of task {first!r}, which has no complete checkpoint "
+                f"from an earlier run of pipeline {self.p.name!r}; run the pipeline once without --only"
             )
+        for name in self.external:
+            if self.p.nodes[name].mapped:
+                self._order_like_items(name)
+
+    def _order_like_items(self, name: str) -> None:
+        """Put a mapped task's instances back in the order of the items they came from."""
+        root = self.p.nodes[name]
+        while root.map_source and self.p.nodes[root.map_source].mapped:
+            root = self.p.nodes[root.map_source]
+        src = root.map_source
+        if src is None or src not in self.insts:
+            return
+        items = self._value_of(src)
+        order = {k: i for i, k in enumerate(item_keys(list(items or [])))}
+        self.node_keys[name].sort(key=lambda k: order.get(self.insts[k].map_key or "", len(order)))
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -292,6 +322,9 @@ class Engine:
             keys = [name]
             self.insts[name] = Inst(node, name)
         elif self.p.nodes[src].mapped:
+            if self.node_keys[src] == [src] and self.insts[src].map_key is None:
+                # the mapped source was closed without expanding (upstream failed/skipped)
+                return self._close_node_without_run(node, _propagate(self.node_state[src]))
             keys = []
             for sk in self.node_keys[src]:
                 s = self.insts[sk]
@@ -299,7 +332,16 @@ class Engine:
                 keys.append(k)
                 self.insts[k] = Inst(node, k, map_key=s.map_key, item_ref=sk)
         else:
-            items = self._value_of(src)
+            src_state = self.insts[src].state
+            if src_state not in OK:
+                # the trigger rule let the task run, but there is nothing to map over
+                return self._close_node_without_run(node, _propagate(src_state))
+            try:
+                items = self._value_of(src)
+            except CheckpointCorruptError as exc:
+                if self._recover(src, name):
+                    return
+                return self._close_node_without_run(node, State.FAILED, str(exc))
             if items is None or isinstance(items, str | bytes | dict) or not hasattr(items, "__iter__"):
                 self._close_node_without_run(
                     node, State.FAILED,
@@ -338,6 +380,9 @@ class Engine:
         self._finish_inst(inst, state)
 
     def _dispatch(self, inst: Inst) -> None:
+        if self.cancelled:
+            self._finish_inst(inst, State.CANCELLED)
+            return
         t = inst.node.task
         if t.pool and self.pool_used[t.pool] >= self.pools[t.pool] or (
             t.concurrency and self.task_used.get(t.name, 0) >= t.concurrency
@@ -373,7 +418,7 @@ class Engine:
             ]
         versions = [(pname, _ref_version(ref, self.insts)) for pname, ref in inputs.items()]
         if inst.item_ref is None and inst.map_key is not None:
-            versions.append(("__item__", canonical_json(inst.item)))
+            versions.append(("__item__", content_hash(inst.item)))
         return task_fingerprint(code, node.task.options_key(), self._param_fp[name], versions,
                                 inst.map_key, self._source_version(node))
 
@@ -407,13 +452,18 @@ class Engine:
         return refs
 
     def _ref(self, up: Inst, remote: bool) -> InputRef:
+        if up.key in self._recovering:
+            raise _WaitFor(up.key)
         if up.state not in OK:
             return InputRef("value", None, key=up.key)
         if up.key in self.values and (not remote or up.meta is None):
             return InputRef("value", self.values[up.key], key=up.key)
         if up.meta is not None:
             return InputRef("ckpt", up.meta, key=up.key)
-        raise UsageError(f"output of task {up.key!r} is not available (no checkpoint, not in memory)")
+        raise _InputMissing(
+            f"the output of task {up.key!r} is no longer available (it has no checkpoint and was "
+            "released from memory); run again, or let that task checkpoint", up.key
+        )
 
     def _value_of(self, name: str) -> Any:
         inst = self.insts[name]
@@ -430,7 +480,24 @@ class Engine:
     def _submit(self, inst: Inst) -> None:
         node, t = inst.node, inst.node.task
         remote = self.executor.is_remote(t.run_in)
-        inputs = self._inputs(inst, remote)
+        try:
+            inputs = self._inputs(inst, remote)
+        except _WaitFor as wait:
+            inst.state = State.PENDING
+            self._recovering[wait.key].append(inst)
+            self._release(inst)
+            return
+        except _InputMissing as exc:
+            # an in-memory output was released (e.g. while recovering a corrupt checkpoint
+            # downstream of it): compute it again, then come back
+            inst.state = State.PENDING
+            inst.corrupt_hits += 1
+            self._release(inst)
+            if inst.corrupt_hits <= 3 and self._recover(exc.key, inst):
+                return
+            inst.error = str(exc)
+            self._finish_inst(inst, State.FAILED)
+            return
         if inst.fingerprint is None:
             inst.fingerprint = self._fingerprint(inst, inputs)
         rec = self._resume_records.get(inst.key)
@@ -550,13 +617,9 @@ class Engine:
     def _on_timer(self, kind: str, data: Any) -> None:
         if kind == "retry":
             inst = self.insts[data]
-            if inst.state == State.PENDING and not self.cancelled:
-                self.running -= 1  # the retry slot was held while waiting
-                self._submit(inst)
-            elif self.cancelled:
-                self.running -= 1
-                self._release(inst)
-                self._finish_inst(inst, State.CANCELLED)
+            self.running -= 1  # the hold taken while the retry waited
+            if inst.state == State.PENDING:
+                self._dispatch(inst)  # takes a pool slot again, or waits for one
         elif kind == "timeout":
             key, attempt = data
             inst = self.insts[key]
@@ -597,21 +660,29 @@ class Engine:
         )
         if state == State.FAILED:
             inst.error, inst.traceback = outcome.error, outcome.traceback
-            if outcome.corrupt_input and self._recover_corrupt(inst, outcome.corrupt_input):
+            if outcome.corrupt_input and not self.cancelled:
+                # not the task's fault: it goes back to pending without using a retry
+                inst.state = State.PENDING
+                inst.base_attempt += 1
+                self._release(inst)
+                inst.corrupt_hits += 1
+                if inst.corrupt_hits <= 3 and self._recover(outcome.corrupt_input, inst):
+                    return
+                self._finish_inst(inst, State.FAILED, ended=inst.ended)  # cannot be recovered
                 return
             t = inst.node.task
             if inst.attempt - inst.base_attempt <= t.retries and not self.cancelled:
                 delay = min(t.max_retry_delay, t.retry_delay * (t.backoff ** (inst.attempt - 1)))
                 delay *= 1 + random.uniform(-t.jitter, t.jitter) if t.jitter else 1
                 inst.state = State.PENDING
-                self.running += 1  # keep the slot accounted until the retry is submitted
+                self.running += 1  # a hold so the loop waits for the retry timer
                 log.info("task %s failed (attempt %d of %d), retrying in %.2fs: %s",
                          inst.key, inst.attempt - inst.base_attempt, t.retries + 1, delay,
                          outcome.error)
                 self.writer.put_task_run(self._record(inst))
                 self._add_timer(time.time() + max(0.0, delay), "retry", inst.key)
+                self._release(inst)  # its pool slot is free while it waits
                 return
-        self._release(inst)
         if state in OK:
             inst.data_version = (inst.meta.data_version if inst.meta is not None
                                  else "fp:" + (inst.fingerprint or ""))
@@ -620,7 +691,9 @@ class Engine:
             self._side_data(inst, outcome)
         if state == State.SKIPPED:
             inst.error = outcome.error
+        # finish first (a failure may cancel the run), then free the slot for whoever waits
         self._finish_inst(inst, state, ended=inst.ended)
+        self._release(inst)
 
     def _side_data(self, inst: Inst, outcome: Outcome) -> None:
         for ln in outcome.lineage:
@@ -635,55 +708,62 @@ class Engine:
             if self._state_snapshot is not None:
                 self._state_snapshot[k] = v
 
-    def _recover_corrupt(self, inst: Inst, bad_key: str | None) -> bool:
-        """A downstream found an upstream checkpoint corrupt: recompute it, then retry."""
+    def _recover(self, bad_key: str | None, waiter: Inst | str) -> bool:
+        """An upstream checkpoint is corrupt: recompute it once, then resume ``waiter``
+        (a task instance, or the name of a node that maps over it). False if impossible."""
         up = self.insts.get(bad_key or "")
-        if up is None or up.recovered or up.node.name in self.external:
+        if up is None or up.node.name in self.external:
             return False
-        log.warning("checkpoint of %s is corrupt; recomputing it", bad_key)
+        if up.key in self._recovering:
+            self._recovering[up.key].append(waiter)
+            return True
+        if up.recovered:
+            if up.state not in OK:
+                return False
+            self._resume_waiter(waiter, ok=True)  # recomputed already: try again with it
+            return True
+        log.warning("checkpoint of %s is corrupt; recomputing it", up.key)
         if up.meta is not None:
             try:
                 self.artifacts.delete_checkpoint(up.meta)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - it will be overwritten anyway
                 pass
         up.recovered = True
         up.meta = None
+        up.data_version = None
+        up.fingerprint = None
         self.values.pop(up.key, None)
         up.state = State.PENDING
-        up.attempt = 0 if up.attempt == 0 else up.attempt
-        # the waiting downstream instance goes back to pending and re-runs after the upstream
-        inst.state = State.PENDING
-        inst.attempt -= 1
-        self._release(inst)
-        self._after_recovery = getattr(self, "_after_recovery", {})
-        self._after_recovery.setdefault(up.key, []).append(inst)
-        up.fingerprint = None
-        self._submit_recovery(up)
+        up.base_attempt = up.attempt  # the recomputation does not use up its retries
+        self._recovering[up.key] = [waiter]
+        self._dispatch(up)
         return True
 
-    def _submit_recovery(self, up: Inst) -> None:
-        t = up.node.task
-        if t.pool:
-            self.pool_used[t.pool] += 1
-        if t.concurrency:
-            self.task_used[t.name] = self.task_used.get(t.name, 0) + 1
-        self._submit(up)
+    def _resume_waiter(self, waiter: Inst | str, ok: bool) -> None:
+        failed = State.CANCELLED if self.cancelled else State.UPSTREAM_FAILED
+        if isinstance(waiter, str):  # a node mapping over the recovered output
+            if ok:
+                self._ready.append(waiter)
+            else:
+                self._close_node_without_run(self.p.nodes[waiter], failed)
+            return
+        if ok:
+            waiter.fingerprint = None
+            self._dispatch(waiter)
+        else:
+            self._finish_inst(waiter, failed)
 
     def _finish_inst(self, inst: Inst, state: State, ended: float | None = None) -> None:
-        waiting = getattr(self, "_after_recovery", {}).pop(inst.key, None)
+        waiting = self._recovering.pop(inst.key, None)
         inst.state = state
         inst.ended = ended or time.time()
         self.writer.put_task_run(self._record(inst))
         if self.progress:
             self.progress.task_finished(inst.key, state, inst.ended - (inst.first_started or inst.ended))
         if waiting is not None:
-            # a recomputed upstream of an already-running node: re-dispatch who waited on it
+            # a recomputed upstream: its node was counted already; wake who waited on it
             for w in waiting:
-                if state in OK:
-                    w.fingerprint = None
-                    self._dispatch(w)
-                else:
-                    self._finish_inst(w, State.UPSTREAM_FAILED)
+                self._resume_waiter(w, state in OK)
             return
         if state == State.FAILED:
             self._hook(inst.node.task.on_failure, inst)

@@ -53,7 +53,7 @@ def _load(ref: InputRef, store: Any, rows: list[int]) -> Any:
         try:
             value = store.load_checkpoint(meta)
         except CheckpointCorruptError as exc:
-            exc.task = exc.task or ref.key
+            exc.task = ref.key  # the instance key, so the driver recomputes the right one
             raise
         if meta.rows is not None:
             rows.append(meta.rows)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from datamill.runtime.calls import Outcome, TaskCall
@@ -21,17 +21,83 @@ from datamill.runtime.executors.base import OnDone, OnStart
 from datamill.runtime.worker import execute
 
 
-class _ThreadHandle:
-    __slots__ = ("future", "event")
+class _ThreadJob:
+    __slots__ = ("call", "on_done", "on_start", "event", "thread", "cancelled")
 
-    def __init__(self, future: Any, event: threading.Event):
-        self.future, self.event = future, event
+    def __init__(self, call: TaskCall, on_done: OnDone, on_start: OnStart):
+        self.call, self.on_done, self.on_start = call, on_done, on_start
+        self.event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.cancelled = False
 
 
-def _run_thread(call: TaskCall, event: threading.Event, on_start: OnStart) -> Outcome:
-    if on_start is not None:
-        on_start(call)
-    return execute(call, event)
+class ThreadPool:
+    """Worker threads that can abandon a hung attempt without losing capacity.
+
+    A thread cannot be killed; when its attempt is cancelled (a timeout) the pool starts
+    a replacement thread, and the abandoned one exits when its attempt finally returns.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._q: queue.SimpleQueue[_ThreadJob | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._retiring: set[threading.Thread] = set()
+        self._closed = False
+
+    def submit(self, job: _ThreadJob) -> None:
+        with self._lock:
+            if self._idle == 0 and self._threads < self.size:
+                self._spawn()
+            else:
+                self._idle -= 1 if self._idle else 0
+        self._q.put(job)
+
+    def _spawn(self) -> None:
+        self._threads += 1
+        threading.Thread(target=self._work, daemon=True, name="datamill-task").start()
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while True:
+            job = self._q.get()
+            if job is None:
+                return
+            if not job.cancelled:
+                job.thread = me
+                if job.on_start is not None:
+                    job.on_start(job.call)
+                try:
+                    outcome: Any = execute(job.call, job.event)
+                except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                    outcome = exc
+                if not job.cancelled:
+                    job.on_done(job.call, outcome)
+            with self._lock:
+                if me in self._retiring:
+                    self._retiring.discard(me)
+                    return
+                self._idle += 1
+
+    def abandon(self, job: _ThreadJob) -> None:
+        """Cancel ``job``; if a thread is running it, replace that thread."""
+        job.cancelled = True
+        job.event.set()
+        with self._lock:
+            th = job.thread
+            if th is not None and th.is_alive() and th not in self._retiring and not self._closed:
+                self._retiring.add(th)
+                self._threads -= 1
+                self._spawn()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            n = self._threads
+        for _ in range(n):
+            self._q.put(None)
 
 
 class LocalExecutor:
@@ -42,11 +108,11 @@ class LocalExecutor:
         cpu = os.cpu_count() or 2
         self.workers = workers or min(32, cpu + 4)
         self.processes = processes or min(self.workers, cpu)
-        self._threads: ThreadPoolExecutor | None = None
+        self._threads: ThreadPool | None = None
         self._procs: ProcessPool | None = None
 
     def start(self) -> None:
-        self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="datamill-task")
+        self._threads = ThreadPool(self.workers)
 
     def is_remote(self, run_in: str) -> bool:
         return run_in == "process"
@@ -60,28 +126,20 @@ class LocalExecutor:
                 self._procs = ProcessPool(self.processes)
             return self._procs.submit(call, on_done, on_start)
         assert self._threads is not None, "executor not started"
-        event = threading.Event()
-        fut = self._threads.submit(_run_thread, call, event, on_start)
-
-        def done(f: Any) -> None:
-            if f.cancelled():
-                return
-            exc = f.exception()
-            on_done(call, exc if exc is not None else f.result())
-
-        fut.add_done_callback(done)
-        return _ThreadHandle(fut, event)
+        job = _ThreadJob(call, on_done, on_start)
+        self._threads.submit(job)
+        return job
 
     def cancel(self, handle: Any) -> None:
-        if isinstance(handle, _ThreadHandle):
-            handle.event.set()
-            handle.future.cancel()
+        if isinstance(handle, _ThreadJob):
+            if self._threads is not None:
+                self._threads.abandon(handle)
         elif self._procs is not None:
             self._procs.cancel(handle)
 
     def shutdown(self, cancel: bool = False) -> None:
         if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads.shutdown()
         if self._procs is not None:
             self._procs.shutdown()
             self._procs = None

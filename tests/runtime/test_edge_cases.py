@@ -1,7 +1,8 @@
-"""Review findings: edge cases of the run engine and parameters that break for users.
+"""Review findings: edge cases of the run engine and parameters that once broke.
 
-Each ``xfail(strict=True)`` test fails today and documents one bug; the plain tests pin
-edge cases that work and must keep working.
+Each test pins one bug found in review (corrupt-checkpoint recovery, pools under
+cancellation, thread timeouts, --only, mapped items hashed by content, parameter
+coercion) so it stays fixed.
 """
 
 from __future__ import annotations
@@ -57,8 +58,6 @@ class RecordingExecutor(LocalExecutor):
 # -- corrupt-checkpoint recovery ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="corrupt checkpoint of a mapped instance is reported by "
-                   "task name, not instance key, so it is never recomputed")
 def test_corrupt_checkpoint_of_mapped_instance_is_recomputed(project):
     @task(version="1")
     def items():
@@ -79,8 +78,6 @@ def test_corrupt_checkpoint_of_mapped_instance_is_recomputed(project):
     assert r2["total"] == 6000
 
 
-@pytest.mark.xfail(strict=True, reason="a second downstream hitting the same corrupt checkpoint "
-                   "fails instead of waiting for the recomputation")
 def test_two_downstreams_of_one_corrupt_checkpoint_both_recover(project):
     @task(version="1")
     def base():
@@ -103,8 +100,6 @@ def test_two_downstreams_of_one_corrupt_checkpoint_both_recover(project):
     assert r2.states["b"] == State.SUCCEEDED, r2.tasks["b"].error
 
 
-@pytest.mark.xfail(strict=True, reason="a downstream dispatched while its upstream is being "
-                   "recomputed receives None as that input")
 def test_downstream_dispatched_during_recovery_gets_the_value(project):
     @task(version="1")
     def base():
@@ -133,8 +128,6 @@ def test_downstream_dispatched_during_recovery_gets_the_value(project):
     assert r2["b"] == 10000
 
 
-@pytest.mark.xfail(strict=True, reason="corrupt checkpoint of a map source raises "
-                   "CheckpointCorruptError out of the driver and crashes the run")
 def test_corrupt_checkpoint_of_map_source_is_recomputed(project):
     @task(version="1")
     def items():
@@ -150,8 +143,6 @@ def test_corrupt_checkpoint_of_map_source_is_recomputed(project):
     assert r2.ok
 
 
-@pytest.mark.xfail(strict=True, reason="recomputing a corrupt checkpoint whose input was a freed "
-                   "checkpoint=False value raises UsageError out of the driver")
 def test_recovery_when_the_upstream_input_is_not_checkpointed(project):
     @task(checkpoint=False)
     def raw():
@@ -174,8 +165,6 @@ def test_recovery_when_the_upstream_input_is_not_checkpointed(project):
 # -- cancellation, pools, timeouts -------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="fail-fast hands pool-blocked instances to the executor "
-                   "(they start, beyond the pool size) while cancelling")
 def test_fail_fast_does_not_start_instances_blocked_on_a_pool(project):
     @task
     def items():
@@ -196,8 +185,6 @@ def test_fail_fast_does_not_start_instances_blocked_on_a_pool(project):
     assert all(r.tasks[k].attempts == 0 for k in r.node_keys["work"][1:])
 
 
-@pytest.mark.xfail(strict=True, reason="Ctrl-C hands pool-blocked instances to the executor "
-                   "while cancelling")
 def test_cancel_does_not_start_instances_blocked_on_a_pool(project):
     @task
     def items():
@@ -218,8 +205,6 @@ def test_cancel_does_not_start_instances_blocked_on_a_pool(project):
     assert len([k for k in ex.submitted if k.startswith("work")]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a timed-out thread keeps its pool worker: the retry "
-                   "waits for the hung attempt, so the timeout does not bound the run")
 def test_timed_out_thread_does_not_starve_the_retry(project):
     release = threading.Event()
 
@@ -237,8 +222,6 @@ def test_timed_out_thread_does_not_starve_the_retry(project):
     assert time.monotonic() - t0 < 1.0  # two 0.2 s timeouts, not 1.5 s of hung thread
 
 
-@pytest.mark.xfail(strict=True, reason="a task waiting out its retry delay keeps its pool slot, "
-                   "blocking other tasks of the pool for the whole backoff")
 def test_retry_delay_releases_the_pool_slot(project):
     seen: list[str] = []
 
@@ -260,8 +243,6 @@ def test_retry_delay_releases_the_pool_slot(project):
 # -- --only ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="--only takes a mapped upstream's surviving instances from "
-                   "a partly failed run and silently computes on a partial list")
 def test_only_does_not_use_a_partly_failed_mapped_upstream(project):
     fail = {"on": True}
 
@@ -281,12 +262,11 @@ def test_only_does_not_use_a_partly_failed_mapped_upstream(project):
 
     r1 = run([items, sq, total])
     assert r1.states["total"] == State.UPSTREAM_FAILED
-    r2 = run([items, sq, total], only=["total"])
-    assert not r2.ok  # today: succeeds with 1 + 9 = 10
+    # the only earlier run has a partly failed `sq`: --only refuses instead of summing 1 + 9
+    with pytest.raises(datamill.errors.UsageError, match="no complete checkpoint"):
+        run([items, sq, total], only=["total"])
 
 
-@pytest.mark.xfail(strict=True, reason="--only feeds a mapped upstream in key-hash order, not "
-                   "item order, so collect results change")
 def test_only_keeps_item_order_of_a_mapped_upstream(project):
     @task
     def items():
@@ -309,8 +289,6 @@ def test_only_keeps_item_order_of_a_mapped_upstream(project):
 # -- trigger rules and fan-out -----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="none_failed task mapped over a SKIPPED source FAILS "
-                   "('output is a NoneType, not a list') instead of skipping")
 def test_none_failed_map_over_skipped_source(project):
     @task
     def items():
@@ -324,8 +302,6 @@ def test_none_failed_map_over_skipped_source(project):
     assert r.ok and r.states["each"] in (State.SKIPPED, State.SUCCEEDED)
 
 
-@pytest.mark.xfail(strict=True, reason="all_done task mapped over a FAILED source is recorded as "
-                   "its own failure with a misleading 'NoneType, not a list' error")
 def test_all_done_map_over_failed_source_is_upstream_failed(project):
     @task
     def items():
@@ -339,8 +315,6 @@ def test_all_done_map_over_failed_source_is_upstream_failed(project):
     assert r.states["each"] == State.UPSTREAM_FAILED
 
 
-@pytest.mark.xfail(strict=True, reason="element-wise map over a mapped task that never expanded "
-                   "creates a phantom instance keyed '[None]'")
 def test_no_phantom_instance_when_mapped_upstream_did_not_expand(project):
     @task
     def bad():
@@ -414,8 +388,6 @@ def test_process_task_fed_by_uncheckpointed_thread_task(project):
     assert r.ok and r["d"] == 4
 
 
-@pytest.mark.xfail(strict=True, reason="map items are fingerprinted by repr, which pandas/numpy "
-                   "truncate: changed chunks reuse stale checkpoints")
 def test_changed_dataframe_item_is_not_served_from_cache(project):
     state = {"v": 0}
 
@@ -439,8 +411,6 @@ def test_changed_dataframe_item_is_not_served_from_cache(project):
 # -- parameters --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="resume of a run with a timedelta parameter fails: it is "
-                   "stored as seconds (float) and not converted back")
 def test_resume_with_timedelta_parameter(project):
     @task
     def wait(every: dt.timedelta = dt.timedelta(minutes=5), fail: bool = True):
@@ -455,8 +425,6 @@ def test_resume_with_timedelta_parameter(project):
     assert r2.ok and r2["wait"] == 300.0
 
 
-@pytest.mark.xfail(strict=True, reason="resume turns a list[date] parameter into a list of str "
-                   "(list items are never coerced)")
 def test_resume_keeps_list_of_dates_as_dates(project):
     @task
     def days(ds: list[dt.date] = [dt.date(2024, 1, 1)], fail: bool = True):  # noqa: B006
@@ -473,8 +441,6 @@ def test_resume_keeps_list_of_dates_as_dates(project):
     assert r2["days"] == [1, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="params={...} does not coerce or check list items "
-                   "(list[date] given ISO strings reaches the task as str)")
 def test_list_of_dates_given_as_strings_is_coerced(project):
     @task
     def days(ds: list[dt.date] = [dt.date(2024, 1, 1)]):  # noqa: B006
@@ -484,8 +450,6 @@ def test_list_of_dates_given_as_strings_is_coerced(project):
     assert r.ok and r["days"] == [3], r.tasks["days"].error
 
 
-@pytest.mark.xfail(strict=True, reason="a Literal[...] parameter makes the pipeline invalid "
-                   "(its default cannot be parsed)")
 def test_literal_parameter(project):
     @task
     def pick(mode: Literal["fast", "slow"] = "fast"):
@@ -495,8 +459,6 @@ def test_literal_parameter(project):
     assert r.ok and r["pick"] == "slow"
 
 
-@pytest.mark.xfail(strict=True, reason="a shared parameter spelled Optional[int] in one task and "
-                   "int | None in another is rejected as two types")
 def test_shared_parameter_with_equivalent_annotations(project):
     @task
     def a(limit: typing.Optional[int] = None):  # noqa: UP045

@@ -228,11 +228,16 @@ class ProcessPool:
         proc.busy = (call, on_done)
         try:
             proc.conn.send_bytes(cloudpickle.dumps(call))
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable closure
+        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable closure, or a dead worker
             proc.busy = None
+            handle["proc"] = None
             with self._lock:
-                self._idle.append(proc)
+                if proc.process.is_alive():
+                    self._idle.append(proc)
+                else:
+                    self._all.discard(proc)
             on_done(call, exc)
+            self._dispatch()
             return
         threading.Thread(target=self._wait, args=(proc, call, on_done, handle, on_start),
                          daemon=True, name="datamill-proc-wait").start()
@@ -258,6 +263,7 @@ class ProcessPool:
             self._dispatch()
             return
         proc.busy = None
+        handle["proc"] = None  # finished: a late cancel must not kill the next task's process
         with self._lock:
             if not self._closed:
                 self._idle.append(proc)
@@ -267,11 +273,11 @@ class ProcessPool:
 
     def cancel(self, handle: Any) -> None:
         handle["cancelled"] = True
-        proc = handle.get("proc")
-        if proc is None:
-            with self._lock:
+        with self._lock:
+            proc = handle.get("proc")
+            if proc is None:
                 self._queue = deque(q for q in self._queue if q[2] is not handle)
-            return
+                return
         proc.process.kill()
 
     def shutdown(self) -> None:

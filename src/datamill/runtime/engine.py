@@ -7,6 +7,7 @@ outcomes into a queue; retries and timeouts are timers on a heap.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import inspect
 import itertools
@@ -197,6 +198,10 @@ class Engine:
         self.executor.check_artifacts(self.artifacts)
         self.executor.start()
         prev_handler = self._install_sigint()
+        # everything alive before the run (modules, the pipeline, user data) is moved out of
+        # the collector's sight, so the many small objects of a big run do not make each
+        # collection rescan it all (a 10,000-task run spent a third of its time in gc)
+        gc.freeze()
         if self.progress:
             if hasattr(self.progress, "secrets"):
                 self.progress.secrets = self.secrets
@@ -212,6 +217,7 @@ class Engine:
             self._cancel_all("driver error: " + error)
             raise
         finally:
+            gc.unfreeze()
             self.executor.shutdown(cancel=self.cancelled)
             self._restore_sigint(prev_handler)
             logs.uninstall()

@@ -330,7 +330,11 @@ def peer_dagster(case: Case) -> None:
 
 def peer_prefect(case: Case) -> None:
     """Prefect 3 flow: items task, work.map over FANOUT items, collect (ephemeral API)."""
+    import atexit
+
     home = tempfile.mkdtemp(prefix="prefect-bench-")
+    # registered before prefect is imported, so it runs after prefect's own exit handlers
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     os.environ["PREFECT_HOME"] = home
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")

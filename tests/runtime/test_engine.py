@@ -710,3 +710,25 @@ def test_deep_chain_and_wide_fan_out(project):
 
     r = run([many, inc, total], checkpoint=False)
     assert r["total"] == sum(range(1, 3001))
+
+
+def test_intermediate_outputs_are_released(project):
+    """A chain of 10 tasks each returning 50 MB keeps about two in memory, not ten."""
+    import subprocess
+    import sys
+
+    code = """
+import resource, numpy as np, datamill
+from datamill import Pipeline, task
+def big(prev=None):
+    return np.ones(50_000_000 // 8)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tasks = [task(big, name="s0")] + [task(big, name=f"s{i}", inputs={"prev": f"s{i-1}"}) for i in range(1, 10)]
+r = datamill.run(Pipeline("mem", tasks), checkpoint=False, handle_signals=False)
+print(r.state.value, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True,
+                         timeout=120, check=True)
+    state, growth_mb = out.stdout.split()
+    assert state == "succeeded"
+    assert int(growth_mb) < 250, f"peak grew by {growth_mb} MB: outputs are kept after use"

@@ -649,6 +649,7 @@ class Engine:
         if inst is None or inst.state != State.RUNNING or inst.attempt != outcome.attempt:
             return  # a late result of an attempt that timed out or was cancelled
         self.running -= 1
+        inst.handle = None  # the attempt's call and inputs must not outlive it
         state = State(outcome.state)
         inst.ended = outcome.ended_at or time.time()
         inst.rows_in, inst.rows_out = outcome.rows_in, outcome.rows_out
@@ -810,6 +811,7 @@ class Engine:
         for inst in list(self.insts.values()):
             if inst.state == State.RUNNING:
                 self.executor.cancel(inst.handle)
+                inst.handle = None
                 self.running -= 1
                 inst.error = reason
                 self._release(inst)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Iterable
@@ -342,7 +343,15 @@ class Pipeline:
 
 def _hints(t: Task) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(t.fn, include_extras=True)
+        return _type_hints(t.fn)
+    except TypeError:  # unhashable callable
+        return _type_hints.__wrapped__(t.fn)
+
+
+@functools.lru_cache(maxsize=8192)
+def _type_hints(fn: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
     except Exception:  # noqa: BLE001 - unresolvable forward refs: fall back to raw annotations
         return {}
 

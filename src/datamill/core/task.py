@@ -71,7 +71,7 @@ class Task:
 
     def __post_init__(self) -> None:
         functools.update_wrapper(self, self.fn, updated=())  # type: ignore[arg-type]
-        self.signature = inspect.signature(self.fn)
+        self.signature = _signature(self.fn)
         if not self.description:
             doc = inspect.getdoc(self.fn) or ""
             self.description = doc.strip().splitlines()[0] if doc.strip() else ""
@@ -95,6 +95,12 @@ class Task:
         """The options that change what a task produces, for its fingerprint."""
         ver = self.version if isinstance(self.version, str) else None
         return f"ser={self.serializer};ver={ver};map={self.map}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """Signatures are cached: a generated DAG often makes thousands of tasks of one function."""
+    return inspect.signature(fn)
 
 
 def _validated(t: Task) -> Task:

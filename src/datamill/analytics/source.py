@@ -1,0 +1,64 @@
+"""Read a table for analysis from a local file (CSV, TSV, Parquet, JSON / NDJSON, Excel).
+
+The connectors layer (`datamill.io`) will take over URLs, databases and object stores;
+until then the analytics commands read local files with this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from datamill.errors import UsageError
+
+SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".ndjson", ".jsonl", ".xlsx", ".xls")
+
+
+def read_table(source: str | Path, *, columns: list[str] | None = None) -> Any:
+    """A pandas DataFrame from a local file or a folder of Parquet files."""
+    import pandas as pd
+
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise UsageError(f"{source}: no such file or folder")
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir() or suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path, columns=columns)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path, usecols=columns, low_memory=False)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t", usecols=columns, low_memory=False)
+        if suffix in (".ndjson", ".jsonl"):
+            return pd.read_json(path, lines=True)[columns or slice(None)]
+        if suffix == ".json":
+            try:
+                return pd.read_json(path)[columns or slice(None)]
+            except ValueError:
+                return pd.read_json(path, lines=True)[columns or slice(None)]
+        if suffix in (".xlsx", ".xls"):
+            return pd.read_excel(path, usecols=columns)
+    except (ValueError, KeyError, OSError) as exc:
+        raise UsageError(f"{source}: cannot read it as a table ({type(exc).__name__}: {exc})") from None
+    except ImportError as exc:
+        raise UsageError(f"{source}: reading it needs an optional package: {exc}") from None
+    raise UsageError(f"{source}: unsupported file type {suffix!r} (use one of {', '.join(SUFFIXES)})")
+
+
+def to_pandas(data: Any) -> Any:
+    """Accept pandas, Polars or Arrow tables (and a path) and return a pandas DataFrame."""
+    if isinstance(data, str | Path):
+        return read_table(data)
+    mod = type(data).__module__.split(".")[0]
+    if mod == "pandas":
+        return data
+    if mod == "polars":
+        return data.to_pandas()
+    if mod == "pyarrow":
+        return data.to_pandas()
+    import pandas as pd
+
+    try:
+        return pd.DataFrame(data)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"cannot analyse a {type(data).__name__}: pass a DataFrame or a table file") from exc

@@ -4,6 +4,7 @@ timeouts, failures, trigger rules, hooks, pools, secrets, context."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -732,3 +733,28 @@ print(r.state.value, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)
     state, growth_mb = out.stdout.split()
     assert state == "succeeded"
     assert int(growth_mb) < 250, f"peak grew by {growth_mb} MB: outputs are kept after use"
+
+
+def test_save_report_stores_html_with_the_run(project):
+    class Report:
+        def to_html(self):
+            return "<html><body>hello report</body></html>"
+
+        def to_dict(self):
+            return {"hello": 1}
+
+    @task
+    def analyse(ctx: Context):
+        a = ctx.save_report(Report())
+        b = ctx.save_report(Report(), name="facts.json")
+        return [a, b]
+
+    r = run([analyse])
+    html_rel, json_rel = r["analyse"]
+    base = project / ".datamill" / "artifacts"
+    assert "hello report" in (base / html_rel).read_text()
+    assert json.loads((base / json_rel).read_text()) == {"hello": 1}
+    store = RunStore.open(project_root=project)
+    outs = [x.dataset for x in store.lineage(run_id=r.run_id) if x.direction == "output"]
+    assert len(outs) == 2 and all(o.endswith((".html", ".json")) for o in outs)
+    store.close()

@@ -42,6 +42,7 @@ class RunContext(Context):
     __slots__ = (
         "run_id", "pipeline", "task", "key", "attempt", "map_key", "params", "log",
         "_secrets", "_state", "_updates", "lineage", "metrics", "_cancel", "_children",
+        "_artifacts",
     )
 
     def __init__(
@@ -55,6 +56,7 @@ class RunContext(Context):
         state: dict[str, Any],
         secrets: tuple[str, ...] = (),
         map_key: str | None = None,
+        artifacts: Any = None,
     ):
         self.run_id, self.pipeline, self.task, self.key = run_id, pipeline, task, key
         self.attempt, self.map_key, self.params = attempt, map_key, params
@@ -66,6 +68,7 @@ class RunContext(Context):
         self.metrics: list[tuple[str, float, dict[str, str] | None]] = []
         self._cancel = threading.Event()
         self._children: list[Future[Any]] = []
+        self._artifacts = artifacts
 
     def __repr__(self) -> str:
         return f"<RunContext run={self.run_id} task={self.key} attempt={self.attempt}>"
@@ -97,6 +100,33 @@ class RunContext(Context):
         self.lineage.append(
             {"dataset": dataset, "direction": "output", "schema": schema, "rows": rows, "ts": time.time()}
         )
+
+    # -- reports -------------------------------------------------------------------
+    def save_report(self, report: Any, name: str = "report.html") -> str:
+        """Store a report with the run (an object with ``to_html()``/``to_dict()``, HTML text,
+        or bytes) under ``reports/<run_id>/<task_key>/<name>`` in the artifact store; the
+        location is recorded as an output of the task and returned."""
+        if self._artifacts is None:
+            raise UsageError("no artifact store: save_report works inside a datamill run")
+        if isinstance(report, bytes):
+            data = report
+        elif isinstance(report, str):
+            data = report.encode("utf-8")
+        elif name.endswith(".json") and hasattr(report, "to_dict"):
+            import json
+
+            data = json.dumps(report.to_dict(), indent=2, default=str).encode("utf-8")
+        elif hasattr(report, "to_html"):
+            data = report.to_html().encode("utf-8")
+        else:
+            raise UsageError(f"task {self.task!r}: save_report needs HTML, bytes, or an object "
+                             f"with to_html(), not {type(report).__name__}")
+        safe = name.replace("/", "_").replace("\\", "_") or "report.html"
+        rel = f"reports/{self.run_id}/{self.key}/{safe}"
+        self._artifacts.write_bytes(rel, data)
+        url = self._artifacts.url_for(rel)
+        self.record_output(url if "://" in url else "file://" + url)
+        return rel
 
     # -- secrets ---------------------------------------------------------------------
     def secret(self, name: str, default: str | None = None) -> str:

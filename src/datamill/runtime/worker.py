@@ -84,7 +84,7 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
             out.rows_in = sum(rows_in) if rows_in else None
             if call.context_param:
                 ctx = RunContext(call.run_id, call.pipeline, call.task, call.key, call.attempt,
-                                 call.params, call.state, call.secrets, call.map_key)
+                                 call.params, call.state, call.secrets, call.map_key, store)
                 if cancel_event is not None:
                     ctx._cancel = cancel_event
                 kwargs[call.context_param] = ctx

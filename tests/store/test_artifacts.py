@@ -73,6 +73,20 @@ def local(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(str(tmp_path / "artifacts"))
 
 
+def _files(store: ArtifactStore) -> ArtifactStore:
+    """The same store with inline storage off: every checkpoint gets a data file."""
+    return ArtifactStore(store.root, inline_max_bytes=0)
+
+
+def _payload(store: ArtifactStore, meta: CheckpointMeta) -> bytes:
+    """The serialised data of a checkpoint, from its data file or inside its meta file."""
+    import base64
+    import json
+
+    raw = store.read_bytes(meta.path)
+    return base64.b64decode(json.loads(raw)["inline"]) if meta.is_inline else raw
+
+
 def _age(store: ArtifactStore, rel: str, seconds: float) -> None:
     """Make a local file look ``seconds`` old."""
     t = time.time() - seconds
@@ -119,7 +133,9 @@ def test_checkpoint_roundtrip(store: ArtifactStore, value, tag, rows):
     assert meta.type_tag == tag and meta.rows == rows
     assert meta.path.startswith("checkpoints/sales/clean/" + FP + ".")
     assert meta.meta_path == f"checkpoints/sales/clean/{FP}.meta.json"
-    data = store.read_bytes(meta.path)
+    assert meta.is_inline == (tag in ("json", "bytes"))  # small in-memory payloads
+    assert (meta.path == meta.meta_path) == meta.is_inline
+    data = _payload(store, meta)
     assert meta.bytes == len(data)
     assert meta.checksum == meta.data_version == xxhash.xxh3_128_hexdigest(data)
     assert (meta.pipeline, meta.task, meta.fingerprint) == ("sales", "clean", FP)
@@ -171,10 +187,16 @@ def test_iter_checkpoints_lists_complete_ones(store: ArtifactStore):
 def test_meta_file_is_plain_json(store: ArtifactStore):
     import json
 
-    meta = store.write_checkpoint("p", "t", FP, [1])
+    meta = _files(store).write_checkpoint("p", "t", FP, [1])
     doc = json.loads(store.read_bytes(meta.meta_path))
     assert doc["checksum"] == meta.checksum and doc["algo"] == "xxh3_128" and doc["format"] == 1
-    assert CheckpointMeta.from_dict(doc) == meta
+    assert "inline" not in doc and CheckpointMeta.from_dict(doc) == meta
+
+    inline = store.write_checkpoint("p", "t", "ab12", [1])
+    doc = json.loads(store.read_bytes(inline.meta_path))
+    assert doc["format"] == 2 and doc["path"] == inline.meta_path
+    assert doc["checksum"] == inline.checksum == meta.checksum  # same data, same version
+    assert CheckpointMeta.from_dict(doc) == inline
 
 
 # --------------------------------------------------------------------------- corruption
@@ -186,6 +208,7 @@ def test_meta_file_is_plain_json(store: ArtifactStore):
     ids=["parquet", "json"],
 )
 def test_flipped_byte_is_detected(store: ArtifactStore, value):
+    store = _files(store)
     meta = store.write_checkpoint("p", "t", FP, value)
     data = bytearray(store.read_bytes(meta.path))
     data[len(data) // 2] ^= 0x01
@@ -198,8 +221,11 @@ def test_flipped_byte_is_detected(store: ArtifactStore, value):
     assert meta.path in e.path and "recomputed" in str(e)
 
 
-def test_truncated_file_is_detected(store: ArtifactStore):
+@pytest.mark.parametrize("inline", [True, False])
+def test_truncated_file_is_detected(store: ArtifactStore, inline: bool):
+    store = store if inline else _files(store)
     meta = store.write_checkpoint("p", "t", FP, {"k": "v" * 100})
+    assert meta.is_inline == inline
     store.write_bytes(meta.path, store.read_bytes(meta.path)[:-10])
     with pytest.raises(CheckpointCorruptError):
         store.load_checkpoint(meta)
@@ -234,12 +260,16 @@ def test_torn_meta_file_counts_as_absent(store: ArtifactStore):
 def test_crash_between_data_and_meta_leaves_no_checkpoint(
     store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
 ):
-    def crash(self: CheckpointMeta) -> bytes:
+    def crash(self: CheckpointMeta, inline: bytes | None = None) -> bytes:
         raise KeyboardInterrupt("killed after the data file was written")
 
     monkeypatch.setattr(CheckpointMeta, "to_json", crash)
     with pytest.raises(KeyboardInterrupt):
-        store.write_checkpoint("p", "t", FP, {"a": 1})
+        store.write_checkpoint("p", "t", "ab12", {"a": 1})  # inline: one file, never written
+    assert not store.exists("checkpoints/p/t/ab12.json")
+    assert not store.exists("checkpoints/p/t/ab12.meta.json")
+    with pytest.raises(KeyboardInterrupt):
+        _files(store).write_checkpoint("p", "t", FP, {"a": 1})
     monkeypatch.undo()
     assert store.exists(f"checkpoints/p/t/{FP}.json")  # the data made it ...
     assert store.read_meta("p", "t", FP) is None  # ... but the checkpoint is not done
@@ -269,7 +299,7 @@ def test_failed_write_leaves_nothing_behind(store: ArtifactStore):
     assert store.load_checkpoint(store.read_meta("p", "t", FP)) == "before"
     if store.is_local:
         leftovers = os.listdir(store.url_for("checkpoints/p/t"))
-        assert sorted(leftovers) == sorted([f"{FP}.json", f"{FP}.meta.json"])
+        assert leftovers == [f"{FP}.meta.json"]  # "before" is stored inline
 
 
 def test_leftover_temp_files_are_ignored_and_collected(local: ArtifactStore):
@@ -402,11 +432,14 @@ def test_delete_checkpoint_by_meta_or_path(store: ArtifactStore):
     assert not store.delete_checkpoint(m1)
 
 
-def test_gc_deletes_unreferenced_checkpoints(store: ArtifactStore):
+@pytest.mark.parametrize("inline", [True, False])
+def test_gc_deletes_unreferenced_checkpoints(store: ArtifactStore, inline: bool):
+    store = store if inline else _files(store)
     keep = store.write_checkpoint("p", "t", "k1", {"keep": 1})
     keep_url = store.write_checkpoint("p", "u", "k2", {"keep": 2})
     drop = store.write_checkpoint("p", "t", "d1", {"drop": True})
-    sizes = drop.bytes + len(store.read_bytes(drop.meta_path))
+    assert drop.is_inline == keep.is_inline == inline
+    sizes = len(store.read_bytes(drop.meta_path)) + (0 if inline else drop.bytes)
 
     dry = store.gc({keep.path, store.url_for(keep_url.path)}, dry_run=True)
     assert dry.deleted == 1 and store.read_meta("p", "t", "d1") == drop
@@ -459,3 +492,151 @@ def test_gc_prunes_empty_folders(local: ArtifactStore):
 
 def test_gc_on_empty_store(store: ArtifactStore):
     assert store.gc(set()) == A.GcReport(deleted=0, bytes_freed=0)
+
+
+# --------------------------------------------------------------------------- inline checkpoints
+
+
+def _reconstructed(meta: CheckpointMeta, **kw) -> CheckpointMeta:
+    """What the engine rebuilds from a run-store record (path, checksum, type tag, ...)."""
+    d = dict(
+        path=meta.path,
+        type_tag=meta.type_tag,
+        checksum=meta.data_version,
+        data_version=meta.data_version,
+        bytes=meta.bytes,
+        rows=meta.rows,
+        created_at=0.0,
+        fingerprint=meta.fingerprint,
+        task=meta.task,
+        pipeline=meta.pipeline,
+    )
+    d.update(kw)
+    return CheckpointMeta(**d)
+
+
+def test_small_checkpoint_is_one_file(store: ArtifactStore):
+    value = {"rows": 123, "when": dt.date(2024, 1, 2), "raw": b"\x00\xff"}
+    meta = store.write_checkpoint("p", "t", FP, value)
+    assert meta.is_inline and meta.path == meta.meta_path == f"checkpoints/p/t/{FP}.meta.json"
+    assert meta.bytes == len(S.encode_json(value))
+    assert meta.checksum == xxhash.xxh3_128_hexdigest(S.encode_json(value))
+    assert not store.exists(f"checkpoints/p/t/{FP}.json")
+    if store.is_local:
+        assert os.listdir(store.url_for("checkpoints/p/t")) == [f"{FP}.meta.json"]
+    assert store.read_meta("p", "t", FP) == meta
+    assert store.load_checkpoint(store.read_meta("p", "t", FP)) == value
+    assert store.load_checkpoint(meta, verify=False) == value
+    assert list(store.iter_checkpoints()) == [meta]
+    raw = store.write_checkpoint("p", "b", FP, b"\x00" * 10)
+    assert raw.is_inline and store.load_checkpoint(raw) == b"\x00" * 10
+
+
+def test_inline_threshold(tmp_path: Path):
+    st = ArtifactStore(str(tmp_path / "a"))
+    assert A.INLINE_MAX_BYTES == 8192
+    at = st.write_checkpoint("p", "t", "at", b"x" * 8192)
+    over = st.write_checkpoint("p", "t", "over", b"x" * 8193)
+    assert at.is_inline and not over.is_inline and over.path.endswith("/over.bin")
+    assert st.load_checkpoint(at) == b"x" * 8192 and st.load_checkpoint(over) == b"x" * 8193
+    # streaming formats never go inline, however small
+    assert not st.write_checkpoint("p", "n", "a1", np.arange(2)).is_inline
+    small = ArtifactStore(str(tmp_path / "a"), inline_max_bytes=4)
+    assert small.write_checkpoint("p", "t", "s1", b"1234").is_inline
+    assert not small.write_checkpoint("p", "t", "s2", b"12345").is_inline
+    off = pickle.loads(pickle.dumps(ArtifactStore(str(tmp_path / "a"), inline_max_bytes=0)))
+    assert not off.write_checkpoint("p", "t", "o1", 1).is_inline  # survives pickling
+
+
+def test_reconstructed_meta_loads_inline_checkpoint(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, {"a": [1, 2]})
+    assert store.load_checkpoint(_reconstructed(meta)) == {"a": [1, 2]}
+    # only what the run store keeps is needed to load it
+    bare = _reconstructed(meta, bytes=0, rows=None, fingerprint="", task="t", pipeline="p")
+    assert store.load_checkpoint(bare) == {"a": [1, 2]}
+    assert bare.meta_path == meta.meta_path
+    # a data version that does not match what is stored is caught
+    with pytest.raises(CheckpointCorruptError) as err:
+        store.load_checkpoint(_reconstructed(meta, checksum="0" * 32))
+    assert err.value.actual == meta.checksum and err.value.expected == "0" * 32
+    assert store.delete_checkpoint(bare)
+    assert store.read_meta("p", "t", FP) is None
+    with pytest.raises(CheckpointCorruptError) as err:
+        store.load_checkpoint(bare)
+    assert err.value.actual == "missing"
+
+
+def test_corrupt_inline_payload_is_detected(store: ArtifactStore):
+    import base64
+    import json
+
+    meta = store.write_checkpoint("p", "t", FP, "v" * 100)
+    doc = json.loads(store.read_bytes(meta.meta_path))
+    bad = bytearray(base64.b64decode(doc["inline"]))
+    bad[len(bad) // 2] ^= 0x01  # still a valid JSON string: only the hash knows
+    doc["inline"] = base64.b64encode(bytes(bad)).decode()
+    store.write_bytes(meta.meta_path, json.dumps(doc).encode())
+    assert store.read_meta("p", "t", FP) == meta  # the meta itself is intact
+    with pytest.raises(CheckpointCorruptError) as err:
+        store.load_checkpoint(meta)
+    assert err.value.expected == meta.checksum
+    assert err.value.actual == xxhash.xxh3_128_hexdigest(bytes(bad))
+    assert meta.path in err.value.path and err.value.task == "t"
+
+    for broken in ("not base64!", None):
+        doc["inline"] = broken
+        store.write_bytes(meta.meta_path, json.dumps(doc).encode())
+        with pytest.raises(CheckpointCorruptError) as err:
+            store.load_checkpoint(meta, verify=False)
+        assert err.value.actual == "unreadable"
+    del doc["inline"]  # a meta path with no inline data in it
+    store.write_bytes(meta.meta_path, json.dumps(doc).encode())
+    with pytest.raises(CheckpointCorruptError):
+        store.load_checkpoint(meta)
+
+
+def test_truncated_inline_meta_counts_as_absent(store: ArtifactStore):
+    meta = store.write_checkpoint("p", "t", FP, {"k": "v" * 100})
+    raw = store.read_bytes(meta.meta_path)
+    for cut in (1, len(raw) // 2, len(raw) - 1):
+        store.write_bytes(meta.meta_path, raw[:cut])
+        assert store.read_meta("p", "t", FP) is None
+        assert list(store.iter_checkpoints()) == []
+        with pytest.raises(CheckpointCorruptError) as err:  # a run store still pointing at it
+            store.load_checkpoint(_reconstructed(meta))
+        assert err.value.actual == "unreadable"
+    store.write_bytes(meta.meta_path, b"")
+    assert store.read_meta("p", "t", FP) is None
+
+
+def test_rewrite_switches_between_inline_and_data_file(local: ArtifactStore):
+    big = local.write_checkpoint("p", "t", FP, "x" * 10_000)
+    assert not big.is_inline
+    small = local.write_checkpoint("p", "t", FP, "y")
+    assert small.is_inline and local.read_meta("p", "t", FP) == small
+    assert local.load_checkpoint(small) == "y"
+    _age(local, big.path, 2 * 3600)  # the old data file is now a stray, collected when old
+    assert local.gc({small.path}) == A.GcReport(deleted=1, bytes_freed=big.bytes)
+    assert not local.exists(big.path) and local.load_checkpoint(small) == "y"
+    again = local.write_checkpoint("p", "t", FP, "x" * 10_000)
+    assert local.load_checkpoint(local.read_meta("p", "t", FP)) == "x" * 10_000
+    assert local.delete_checkpoint(again.path) and not local.exists(again.path)
+
+
+def test_gc_keeps_referenced_inline_checkpoints(store: ArtifactStore):
+    keep = store.write_checkpoint("p", "t", "k1", 1)
+    keep_url = store.write_checkpoint("p", "t", "k2", 2)
+    drop = store.write_checkpoint("p", "t", "d1", 3)
+    data = _files(store).write_checkpoint("p", "t", "d2", 4)
+    assert keep.is_inline and drop.is_inline and not data.is_inline
+    referenced = {keep.path, store.url_for(keep_url.path)}
+    drop_size = len(store.read_bytes(drop.meta_path))
+    data_size = len(store.read_bytes(data.meta_path)) + data.bytes
+    report = store.gc(referenced)
+    assert report == A.GcReport(deleted=2, bytes_freed=drop_size + data_size)
+    assert store.read_meta("p", "t", "d1") is None and not store.exists(drop.path)
+    assert store.read_meta("p", "t", "d2") is None and not store.exists(data.path)
+    assert store.load_checkpoint(store.read_meta("p", "t", "k1")) == 1
+    assert store.load_checkpoint(_reconstructed(keep_url)) == 2
+    assert store.gc(referenced).deleted == 0
+    assert store.gc(set()).deleted == 2

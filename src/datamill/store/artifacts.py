@@ -1,15 +1,19 @@
 """The artifact store: task checkpoints, logs and reports in a local folder or on S3.
 
-A checkpoint is two files under ``checkpoints/<pipeline>/<task>/``: the data
-``<fingerprint>.<ext>`` and ``<fingerprint>.meta.json``. The meta file is written last,
-so "the meta file exists" means "the checkpoint is complete" (Luigi's done = output
-exists). Local writes go to a temp file in the same folder and are moved into place with
-``os.replace``; object stores are atomic per PUT. The xxh3-128 checksum of the data is
-computed while it is written and verified when it is loaded. See docs/checkpoints.md.
+A checkpoint lives under ``checkpoints/<pipeline>/<task>/``: its meta file
+``<fingerprint>.meta.json`` and, unless the data is small enough to be stored inside the
+meta file (inline, base64), a data file ``<fingerprint>.<ext>``. The meta file
+is written last, so "the meta file exists" means "the checkpoint is complete" (Luigi's
+done = output exists). Local writes go to a temp file in the same folder and are moved into
+place with ``os.replace``; object stores are atomic per PUT. The xxh3-128 checksum of the
+data is computed while it is written and verified when it is loaded. See
+docs/checkpoints.md.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import os
@@ -35,7 +39,9 @@ CHECKPOINTS = "checkpoints"
 META_SUFFIX = ".meta.json"
 TMP_SUFFIX = ".tmp"
 TMP_MAX_AGE_S = 3600.0  # temp files and data without meta older than this are garbage
+INLINE_MAX_BYTES = 8192  # in-memory payloads up to this size are stored inside the meta file
 _META_FORMAT = 1
+_META_FORMAT_INLINE = 2  # the meta file also holds the data (base64, field "inline")
 
 _T = TypeVar("_T")
 _O_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | os.O_CLOEXEC
@@ -55,8 +61,10 @@ class ArtifactPathError(UsageError, ValueError):
 class CheckpointMeta:
     """What is known about one complete checkpoint (the content of its ``.meta.json``).
 
-    ``path`` is the data file relative to the store root. ``data_version`` is the content
-    hash of the data (equal to ``checksum``), the input version used in fingerprints.
+    ``path`` is the file holding the data, relative to the store root: the data file, or
+    the meta file itself for a small checkpoint stored inline (``path`` ends with
+    ``.meta.json``). ``data_version`` is the content hash of the data (equal to
+    ``checksum``), the input version used in fingerprints.
     """
 
     path: str
@@ -72,8 +80,15 @@ class CheckpointMeta:
 
     @property
     def meta_path(self) -> str:
-        """The ``.meta.json`` file relative to the store root."""
+        """The ``.meta.json`` file relative to the store root (found from ``path``)."""
+        if self.path:
+            return _meta_rel_of(clean_relpath(self.path))
         return _meta_rel(self.pipeline, self.task, self.fingerprint)
+
+    @property
+    def is_inline(self) -> bool:
+        """Whether the data is stored inside the meta file (``path`` is the meta file)."""
+        return self.path.endswith(META_SUFFIX)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,10 +119,13 @@ class CheckpointMeta:
             pipeline=d["pipeline"],
         )
 
-    def to_json(self) -> bytes:
+    def to_json(self, inline: bytes | None = None) -> bytes:
+        """The meta file's content; with ``inline``, the data is stored in it (base64)."""
         d = self.to_dict()
-        d["format"] = _META_FORMAT
+        d["format"] = _META_FORMAT if inline is None else _META_FORMAT_INLINE
         d["algo"] = "xxh3_128"
+        if inline is not None:
+            d["inline"] = base64.b64encode(inline).decode("ascii")
         return _META_ENCODER.encode(d).encode()
 
     @classmethod
@@ -171,12 +189,25 @@ def _check_fingerprint(fp: str) -> str:
     return fp
 
 
-def _task_dir(pipeline: str, task: str) -> str:
-    return f"{CHECKPOINTS}/{_check_name('pipeline', pipeline)}/{_check_name('task', task)}"
+def _stem(pipeline: str, task: str, fingerprint: str) -> str:
+    """``checkpoints/<pipeline>/<task>/<fingerprint>``: the checkpoint's files without suffix."""
+    return (
+        f"{CHECKPOINTS}/{_check_name('pipeline', pipeline)}/{_check_name('task', task)}/"
+        f"{_check_fingerprint(fingerprint)}"
+    )
 
 
 def _meta_rel(pipeline: str, task: str, fingerprint: str) -> str:
-    return f"{_task_dir(pipeline, task)}/{_check_fingerprint(fingerprint)}{META_SUFFIX}"
+    return _stem(pipeline, task, fingerprint) + META_SUFFIX
+
+
+def _meta_rel_of(rel: str) -> str:
+    """The meta file of the checkpoint whose data (or meta) file is ``rel``."""
+    if rel.endswith(META_SUFFIX):
+        return rel
+    folder, _, name = rel.rpartition("/")
+    stem = name.rpartition(".")[0] or name
+    return f"{folder}/{stem}{META_SUFFIX}" if folder else f"{stem}{META_SUFFIX}"
 
 
 def _is_tmp(name: str) -> bool:
@@ -236,8 +267,15 @@ def _s3_options_from_env() -> dict[str, Any]:
     return opts
 
 
-def _rebuild(root: str, fsync: bool, storage_options: dict[str, Any] | None) -> ArtifactStore:
-    return ArtifactStore(root, fsync=fsync, storage_options=storage_options)
+def _rebuild(
+    root: str,
+    fsync: bool,
+    storage_options: dict[str, Any] | None,
+    inline_max_bytes: int = INLINE_MAX_BYTES,
+) -> ArtifactStore:
+    return ArtifactStore(
+        root, fsync=fsync, storage_options=storage_options, inline_max_bytes=inline_max_bytes
+    )
 
 
 class ArtifactStore:
@@ -247,6 +285,8 @@ class ArtifactStore:
     credentials come from the standard AWS environment variables, the endpoint from
     ``DATAMILL_S3_ENDPOINT_URL``; ``storage_options`` override both. ``fsync`` defaults to
     the ``DATAMILL_FSYNC=1`` environment variable (off: checksums guard against torn files).
+    Payloads of in-memory formats up to ``inline_max_bytes`` are stored inside the meta file
+    (one file per checkpoint instead of two); 0 turns that off.
     """
 
     def __init__(
@@ -255,9 +295,11 @@ class ArtifactStore:
         *,
         fsync: bool | None = None,
         storage_options: dict[str, Any] | None = None,
+        inline_max_bytes: int = INLINE_MAX_BYTES,
     ):
         root = os.fspath(root)
         self._storage_options = storage_options
+        self._inline_max = max(0, int(inline_max_bytes))
         self._fsync = os.environ.get("DATAMILL_FSYNC", "") == "1" if fsync is None else fsync
         m = _SCHEME_RE.match(root)
         scheme = m.group(1).lower() if m else None
@@ -284,7 +326,7 @@ class ArtifactStore:
             self._root = f"{scheme}://{self._base}"
 
     def __reduce__(self) -> tuple[Callable[..., ArtifactStore], tuple[Any, ...]]:
-        return (_rebuild, (self._root, self._fsync, self._storage_options))
+        return (_rebuild, (self._root, self._fsync, self._storage_options, self._inline_max))
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self._root!r})"
@@ -446,20 +488,26 @@ class ArtifactStore:
         """Serialise ``value`` as the checkpoint of ``task`` at ``fingerprint``.
 
         The format is chosen by the value's type unless ``serializer`` names a tag (e.g.
-        ``"pickle"``, which is only ever used when asked for). Data first, meta last.
+        ``"pickle"``, which is only ever used when asked for). Data first, meta last; a
+        small in-memory payload is stored inside the meta file, the only file written.
         """
-        meta_rel = _meta_rel(pipeline, task, fingerprint)
+        stem = _stem(pipeline, task, fingerprint)
+        meta_rel = stem + META_SUFFIX
         try:
             ser: Serializer = get_serializer(serializer) if serializer else serializer_for(value)
         except SerializationError as exc:
             raise SerializationError(f"task {task!r}: {exc}") from None
-        data_rel = f"{meta_rel[: -len(META_SUFFIX)]}.{ser.ext}"
+        data_rel = f"{stem}.{ser.ext}"
+        inline: bytes | None = None
         try:
             if ser.dumps is not None:  # small in-memory formats: one buffer, one write
                 data = ser.dumps(value)
                 checksum = xxhash.xxh3_128_hexdigest(data)
-                self._write_bytes(data_rel, data)
                 rows, nbytes = None, len(data)
+                if nbytes <= self._inline_max:
+                    inline, data_rel = bytes(data), meta_rel
+                else:
+                    self._write_bytes(data_rel, data)
             else:  # stream through the hasher while writing
                 hasher = xxhash.xxh3_128()
 
@@ -484,7 +532,7 @@ class ArtifactStore:
             task=task,
             pipeline=pipeline,
         )
-        self._write_bytes(meta_rel, meta.to_json())
+        self._write_bytes(meta_rel, meta.to_json() if inline is None else meta.to_json(inline))
         return meta
 
     def read_meta(self, pipeline: str, task: str, fingerprint: str) -> CheckpointMeta | None:
@@ -510,6 +558,12 @@ class ArtifactStore:
             raise CheckpointCorruptError(
                 self.url_for(rel), meta.checksum, "missing", meta.task
             ) from None
+        if rel.endswith(META_SUFFIX):  # stored inline: the data is inside the meta file
+            data = _inline_payload(data)
+            if data is None:
+                raise CheckpointCorruptError(
+                    self.url_for(rel), meta.checksum, "unreadable", meta.task
+                )
         if verify:
             actual = xxhash.xxh3_128_hexdigest(data)
             if actual != meta.checksum:
@@ -528,15 +582,13 @@ class ArtifactStore:
         """Delete a checkpoint (meta first, so it stops counting as done, then data).
 
         Accepts the meta, or the relative path of its data or meta file. Returns whether
-        anything was removed.
+        anything was removed. An inline checkpoint is just its meta file.
         """
         if isinstance(meta_or_path, CheckpointMeta):
             meta_rel, data_rels = meta_or_path.meta_path, [clean_relpath(meta_or_path.path)]
         else:
             rel = clean_relpath(meta_or_path)
-            folder, _, name = rel.rpartition("/")
-            fp = name.split(".", 1)[0]
-            meta_rel = f"{folder}/{fp}{META_SUFFIX}"
+            meta_rel = _meta_rel_of(rel)
             data_rels = [] if rel == meta_rel else [rel]
             if not data_rels:
                 try:
@@ -547,7 +599,8 @@ class ArtifactStore:
                     data_rels = [clean_relpath(meta.path)]
         removed = self._delete(meta_rel)
         for data_rel in data_rels:
-            removed = self._delete(data_rel) or removed
+            if data_rel != meta_rel:
+                removed = self._delete(data_rel) or removed
         return removed
 
     def iter_checkpoints(self) -> Iterator[CheckpointMeta]:
@@ -645,6 +698,10 @@ class ArtifactStore:
                 continue
             if older_than_s is not None and now - meta.created_at < older_than_s:
                 continue
+            if meta.path == rel:  # inline: the meta file is the whole checkpoint
+                victims.append(rel)
+                deleted, freed = deleted + 1, freed + size
+                continue
             victims += [rel, meta.path]
             deleted, freed = deleted + 1, freed + size + sizes.get(meta.path, 0)
         for rel, size, mtime in listing:
@@ -688,6 +745,15 @@ def _parse_meta(raw: bytes) -> CheckpointMeta | None:
         return CheckpointMeta.from_json(raw)
     except (ValueError, KeyError, TypeError):
         return None  # torn or foreign meta file: the checkpoint counts as absent
+
+
+def _inline_payload(raw: bytes) -> bytes | None:
+    """The data stored in an inline meta file; None when the file is torn or has none."""
+    try:
+        doc = json.loads(raw)
+        return base64.b64decode(doc["inline"], validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
 
 
 def _info_mtime(info: dict[str, Any]) -> float:

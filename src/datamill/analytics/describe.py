@@ -193,6 +193,10 @@ def _quantile(s: Any, q: float) -> float:
     pos = q * (len(s) - 1)
     lo = int(math.floor(pos))
     hi = min(lo + 1, len(s) - 1)
+    if pos == lo or s[lo] == s[hi] or s[lo] == -math.inf:
+        return float(s[lo])
+    if s[hi] == math.inf:
+        return math.inf
     return float(s[lo] + (s[hi] - s[lo]) * (pos - lo))
 
 
@@ -229,6 +233,18 @@ def _numeric(st: dict, ex: dict, s: Any, row: dict, c: str, extras: bool, bins: 
         st[key] = _finite(st[key])
     if not extras:
         return
+    n_lo = int(np.searchsorted(s, -np.inf, side="right"))
+    n_hi = m - int(np.searchsorted(s, np.inf, side="left"))
+    ex["infinite"] = n_lo + n_hi
+    if n_lo or n_hi:  # the charts and outlier counts use the finite values
+        s = s[n_lo:m - n_hi]
+        m = len(s)
+        if m == 0:
+            return
+        qs = [_quantile(s, q) for q in QUANTILES]
+        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+        runs = np.diff(np.append(starts, m))
+    lo_v, hi_v = float(s[0]), float(s[-1])
     q1, q3 = qs[1], qs[3]
     iqr = q3 - q1
     lo_f, hi_f = q1 - 1.5 * iqr, q3 + 1.5 * iqr
@@ -242,13 +258,13 @@ def _numeric(st: dict, ex: dict, s: Any, row: dict, c: str, extras: bool, bins: 
                                + m - np.searchsorted(s, zh, side="right"))
     else:
         ex["z_outliers"] = 0
-    ex["box"] = {"min": st["min"], "q1": q1, "median": qs[2], "q3": q3, "max": st["max"],
-                 "lo": float(s[i_lo]) if i_lo < m else st["min"],
-                 "hi": float(s[i_hi - 1]) if i_hi > 0 else st["max"],
+    ex["box"] = {"min": lo_v, "q1": q1, "median": qs[2], "q3": q3, "max": hi_v,
+                 "lo": float(s[i_lo]) if i_lo < m else lo_v,
+                 "hi": float(s[i_hi - 1]) if i_hi > 0 else hi_v,
                  "outliers": ex["iqr_outliers"]}
     ex["p005"], ex["p995"] = _quantile(s, 0.005), _quantile(s, 0.995)
-    if st["min"] is not None and st["max"] is not None:
-        nb = max(1, min(bins, st["distinct"]))
+    if math.isfinite(hi_v - lo_v):
+        nb = max(1, min(bins, len(starts)))
         edges = np.histogram_bin_edges(s[[0, -1]], bins=nb)
         idx = np.searchsorted(s, edges, side="left")
         idx[-1] = m

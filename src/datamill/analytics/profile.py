@@ -250,7 +250,7 @@ def _column_facts(s: ColumnStats, n: int) -> dict[str, Any]:
     out = {"kind": s.kind, **s.stats}
     out["null_share"] = s.stats["nulls"] / n if n else None
     out["distinct_share"] = s.stats["distinct"] / s.stats["count"] if s.stats["count"] else None
-    for k in ("histogram", "box", "top", "iqr_outliers", "z_outliers", "top_share"):
+    for k in ("histogram", "box", "top", "iqr_outliers", "z_outliers", "top_share", "infinite"):
         if k in s.extras:
             out[k] = s.extras[k]
     return out
@@ -572,6 +572,9 @@ def _warnings(facts: dict, stats: list[ColumnStats], n: int, target: str | None,
         if st["count"] == 0:
             out.append(f"{c}: every value is missing; drop the column.")
             continue
+        if s.extras.get("infinite"):
+            out.append(f"{c}: {s.extras['infinite']:,} infinite values; its mean, spread and "
+                       "shape are undefined (charts use the finite values).")
         if share >= HIGH_NULLS:
             out.append(f"{c}: {share:.1%} of values are missing ({st['nulls']:,} of {n:,}).")
         if st["distinct"] == 1 and n > 1:

@@ -333,3 +333,12 @@ def test_missing_values_are_dropped_with_a_warning():
     assert r.metric == "conversion"
     assert sum(v.n for v in r.variants) == 198
     assert any("2 rows" in w for w in r.warnings)
+
+
+def test_infinite_outcomes_and_mixed_time_zones():
+    df = pd.DataFrame({"arm": ["A", "B"] * 40, "v": [1.0, 2.0, 3.0, np.inf] * 20,
+                       "ts": ["2026-05-01T23:30:00+02:00", "2026-05-01T23:30:00-05:00"] * 40})
+    r = abtest(df, "arm", "v", control="A", time="ts")
+    assert any("20 rows with an infinite 'v'" in w for w in r.warnings)
+    assert r.peeking.days == ["2026-05-01", "2026-05-02"]  # compared in UTC
+    json.dumps(r.to_dict(), allow_nan=False)

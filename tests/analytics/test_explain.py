@@ -147,6 +147,10 @@ def test_periods():
                                             "2026-05-31"], format="mixed"), "k": ["a"] * 4})
     r = explain(df, "count", "t", "k", ("2026-05-31", "2026-06-01..2026-06-15"))
     assert (r.total_a, r.total_b, r.rows_b) == (1, 2, 2)
+    zones = pd.DataFrame({"t": ["2026-05-31T23:00:00-02:00", "2026-05-31T23:00:00+02:00"],
+                          "k": ["a", "b"]})
+    r = explain(zones, "count", "t", "k", ("2026-05", "2026-06"))  # mixed zones: UTC
+    assert (r.total_a, r.total_b) == (1, 1)
 
 
 def test_outputs_and_other_inputs():

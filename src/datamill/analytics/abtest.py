@@ -179,6 +179,12 @@ def abtest(data: Any, variant: str, outcome: str, *, control: Any = None,
     if len(df) == 0:
         raise UsageError(f"no row has both {variant!r} and {outcome!r}: nothing to test")
     y = _numeric_outcome(df[outcome], outcome)
+    finite = np.isfinite(y)
+    if not finite.all():
+        warnings.append(f"{int((~finite).sum()):,} rows with an infinite {outcome!r} were left out")
+        df, y = df.loc[finite], y[finite]
+        if len(df) == 0:
+            raise UsageError(f"no finite value of {outcome!r}: nothing to test")
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     if metric is None:
         metric = "conversion" if binary else "mean"
@@ -436,10 +442,14 @@ def _peeking(df: Any, labels: Any, y: Any, time: str, order: list[str], metric: 
     import pandas as pd
     from scipy import stats as st
 
-    ts = pd.to_datetime(df[time], errors="coerce", format="mixed") if not \
-        pd.api.types.is_datetime64_any_dtype(df[time]) else df[time]
+    ts = df[time]
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        try:
+            ts = pd.to_datetime(ts, errors="coerce", format="mixed")
+        except (ValueError, TypeError):  # mixed time zones: compare in UTC
+            ts = pd.to_datetime(df[time], errors="coerce", format="mixed", utc=True)
     if ts.isna().all():
-        raise UsageError(f"the time column {time!r} holds no dates")
+        raise UsageError(f"the time column {time!r} holds no readable dates")
     day = ts.dt.floor("D") if ts.dt.tz is None else ts.dt.tz_localize(None).dt.floor("D")
     frame = pd.DataFrame({"day": day.to_numpy(), "arm": labels, "y": y, "y2": y * y})
     frame = frame[frame["day"].notna()]

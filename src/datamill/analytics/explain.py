@@ -275,7 +275,10 @@ def _as_time(s: Any, name: str) -> Any:
     elif pd.api.types.is_integer_dtype(s) and s.dropna().between(1000, 9999).all():
         out = pd.to_datetime(s.astype("Int64").astype("string") + "-01-01", errors="coerce")
     else:
-        out = pd.to_datetime(s, errors="coerce", format="mixed")
+        try:
+            out = pd.to_datetime(s, errors="coerce", format="mixed")
+        except (ValueError, TypeError):  # mixed time zones: compare in UTC
+            out = pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_localize(None)
     if out.isna().all():

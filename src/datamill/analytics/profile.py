@@ -185,12 +185,14 @@ def profile(data: Any, *, target: str | None = None, sample: int | None = None,
     facts["pairs"] = []
     if not minimal and len(num) >= 2:
         t = time.perf_counter()
-        block = smp.select([pl.col(c).cast(pl.Float64).fill_nan(None) for c in num]).drop_nulls()
-        z = block.to_numpy().astype(float) if block.height > len(num) + 1 else None
-        facts["vif"] = _vif(z, num)
+        feats = [c for c in num if c != target]  # VIF and PCA describe the features
+        block = smp.select([pl.col(c).cast(pl.Float64).fill_nan(None) for c in feats]).drop_nulls()
+        z = block.to_numpy().astype(float) if len(feats) >= 2 and block.height > len(feats) + 1 \
+            else None
+        facts["vif"] = _vif(z, feats)
         timings["vif"] = _lap(t)
         t = time.perf_counter()
-        facts["pca"] = _pca(z, num)
+        facts["pca"] = _pca(z, feats)
         timings["pca"] = _lap(t)
         t = time.perf_counter()
         facts["pairs"] = _pairs(smp, num, pearson, by_name)

@@ -217,3 +217,26 @@ def test_html_size_is_bounded_on_200k_rows():
     html = profile(df, target="f0").to_html()
     check_html(html)
     assert len(html.encode()) < 5_000_000
+
+
+def test_other_dtypes_are_profiled():
+    import datetime as dt
+
+    n = 120
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "b": rng.random(n) < 0.3,
+        "cat": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+        "tz": pd.date_range("2024-01-01", periods=n, freq="h", tz="Europe/Paris"),
+        "d": [dt.date(2020, 1, 1) + dt.timedelta(days=int(i)) for i in rng.integers(0, 900, n)],
+        "dur": pd.to_timedelta(rng.integers(0, 100, n), unit="s"),
+        "v": rng.normal(size=n),
+    })
+    lists = pl.from_pandas(df).with_columns(pl.Series("l", [[i, i + 1] for i in range(n)]))
+    for data, target in ((df, "cat"), (df, "b"), (lists, "v")):
+        r = profile(data, target=target)
+        facts = strict_json(r)
+        check_html(r.to_html())
+        assert facts["trend"]["column"] == "tz"
+        assert facts["columns"]["dur"]["kind"] == "numeric"
+        assert facts["columns"]["b"]["distinct"] == 2

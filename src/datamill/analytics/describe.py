@@ -42,10 +42,9 @@ def to_polars(data: Any, notes: list[str] | None = None) -> Any:
 
     mod = type(data).__module__.split(".")[0]
     if mod == "polars":
-        df = data.collect() if isinstance(data, pl.LazyFrame) else data
-        return df
+        return _normalise(data.collect() if isinstance(data, pl.LazyFrame) else data)
     if mod == "pyarrow":
-        return pl.from_arrow(data)
+        return _normalise(pl.from_arrow(data))
     from datamill.analytics.source import to_pandas
 
     pdf = to_pandas(data)
@@ -65,7 +64,25 @@ def to_polars(data: Any, notes: list[str] | None = None) -> Any:
         cols = [c.map_elements(lambda v: None if _is_missing(v) else str(v),
                                return_dtype=pl.String) if c.dtype == pl.Object else c
                 for c in cols]
-    return pl.DataFrame(cols) if cols else pl.DataFrame()
+    return _normalise(pl.DataFrame(cols)) if cols else pl.DataFrame()
+
+
+def _normalise(df: Any) -> Any:
+    """Durations become seconds (numbers); types with no statistics of their own (times,
+    binaries, lists, structs, all-null) become text, so every column is numeric, date-time
+    or categorical."""
+    import polars as pl
+
+    fixes = []
+    for c, t in df.schema.items():
+        if isinstance(t, pl.Duration):
+            fixes.append(pl.col(c).dt.total_microseconds().cast(pl.Float64) / 1e6)
+        elif t == pl.Null:
+            fixes.append(pl.col(c).cast(pl.String))
+        elif t in (pl.Time, pl.Binary) or isinstance(t, pl.List | pl.Array | pl.Struct | pl.Object):
+            fixes.append(pl.col(c).map_elements(lambda v: None if v is None else str(v),
+                                                return_dtype=pl.String, skip_nulls=True))
+    return df.with_columns(fixes) if fixes else df
 
 
 def _unique_names(names: list[str]) -> list[str]:

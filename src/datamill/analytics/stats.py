@@ -103,7 +103,7 @@ def _fmt(x: float | None, sig: int = 4) -> str:
         return "0"
     if a >= 1e6 or a < 1e-4:
         return f"{x:.{sig - 1}e}"
-    digits = max(sig - 1 - math.floor(math.log10(a)), 0)
+    digits = max(sig - 1 - math.floor(math.log10(a)), 0 if a >= 1e4 else 2 if a >= 1 else 0)
     s = f"{x:.{digits}f}"
     return s.rstrip("0").rstrip(".") if "." in s else s
 
@@ -374,6 +374,8 @@ def _numeric(x: Any, label: str, purpose: str) -> tuple[Any, int]:
         raise NonNumericError(f"{label}: a {purpose} needs numeric values, got the string {x!r}")
     if isinstance(x, pd.Series):
         s = x
+    elif isinstance(x, list | tuple) and all(np.ndim(v) == 0 for v in x):
+        s = pd.Series(list(x), dtype=object if any(isinstance(v, str | bytes) for v in x) else None)
     else:
         arr = np.asarray(x) if not isinstance(x, set | frozenset) else np.asarray(sorted(x))
         if arr.ndim == 0:
@@ -679,7 +681,7 @@ def _ttest_1(s: _Sample, mu: float, alternative: str, level: float, alpha: float
     ind = _independence(s)
     if ind:
         r.assumptions.append(ind)
-        r.details["lag1_autocorrelation"] = float(ind.detail.split()[2])
+        r.details["lag1_autocorrelation"] = lag1_autocorrelation(s.values)
     pct = f"{level:.0%}"
     if paired_labels:
         a, b = paired_labels

@@ -152,9 +152,12 @@ def _infer(index: Any) -> str | None:
     if len(index) < 3:
         return None
     try:
-        return pd.infer_freq(index)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas 3 announces an offset return value
+            f = pd.infer_freq(index)
     except (ValueError, TypeError):
         return None
+    return getattr(f, "freqstr", f)
 
 
 def period_for(freq: str | None) -> int | None:

@@ -333,7 +333,8 @@ def _fit(kind: str, data: Any, y: str | None, x: Any, formula: str | None, robus
     else:
         ref = _formula_references(df, list(X.columns))
 
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.regression.linear_model import OLS
 
     res = RegressionResult(kind=kind, y=y, predictors=predictors, coefficients=[], n=n,
                            n_dropped=n_dropped, level=level, robust=robust, formula=formula,
@@ -343,9 +344,9 @@ def _fit(kind: str, data: Any, y: str | None, x: Any, formula: str | None, robus
                             f"dropped; the model uses {n:,} rows.")
     cov = {"cov_type": robust} if robust else {}
     if kind == "ols":
-        fit = (formula_model or sm.OLS(endog, X)).fit(method="qr", **cov)
+        fit = (formula_model or OLS(endog, X)).fit(method="qr", **cov)
     else:
-        fit = _fit_logit(formula_model or sm.Logit(endog, X), endog, X, cov)
+        fit = _fit_logit(formula_model or Logit(endog, X), endog, X, cov)
     res._fit = fit
     _fill_table(res, fit, level)
     if kind == "ols" and not robust:

@@ -23,6 +23,7 @@ datamill.analytics.stats`` stays cheap.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -540,12 +541,14 @@ def _normality(s: _Sample, alpha: float = 0.05, what: str = "") -> tuple[Assumpt
         return None, f"normality of {what or s.label} cannot be checked with n = {x.size}"
     if x.max() == x.min():
         return Assumption(name, False, "all values are equal"), None
-    if x.size <= SHAPIRO_MAX:
-        p = float(ss.shapiro(x).pvalue)
-        test = "Shapiro-Wilk"
-    else:
-        p = float(ss.normaltest(x).pvalue)
-        test = "D'Agostino-Pearson"
+    with warnings.catch_warnings():  # near-constant data: scipy warns about precision
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if x.size <= SHAPIRO_MAX:
+            p = float(ss.shapiro(x).pvalue)
+            test = "Shapiro-Wilk"
+        else:
+            p = float(ss.normaltest(x).pvalue)
+            test = "D'Agostino-Pearson"
     return Assumption(name, p >= alpha, f"{test} p = {p:.3g}, n = {x.size}"), None
 
 
@@ -556,7 +559,9 @@ def _levene(samples: list[_Sample], alpha: float = 0.05) -> Assumption | None:
         return None
     if all(s.values.max() == s.values.min() for s in samples):
         return None
-    p = float(ss.levene(*[s.values for s in samples], center="median").pvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(ss.levene(*[s.values for s in samples], center="median").pvalue)
     return Assumption("equal variances", p >= alpha, f"Levene (median-centred) p = {p:.3g}")
 
 
@@ -575,7 +580,8 @@ def _magnitude(kind: str, v: float) -> str:
 
 def _significance(p: float, alpha: float, what: str, null: str) -> str:
     if p < alpha:
-        return f"With {_fmt_p(p)} < {alpha:g}, {what} is statistically significant."
+        cmp = "" if p < 0.001 <= alpha else f" < {alpha:g}"
+        return f"With {_fmt_p(p)}{cmp}, {what} is statistically significant at the {alpha:g} level."
     return (f"With {_fmt_p(p)} ≥ {alpha:g}, {what} is not statistically significant: "
             f"the data are consistent with {null}.")
 

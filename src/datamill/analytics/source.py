@@ -26,9 +26,9 @@ def read_table(source: str | Path, *, columns: list[str] | None = None) -> Any:
         if path.is_dir() or suffix in (".parquet", ".pq"):
             return pd.read_parquet(path, columns=columns)
         if suffix in (".csv", ".txt"):
-            return pd.read_csv(path, usecols=columns, low_memory=False)
+            return parse_dates(pd.read_csv(path, usecols=columns, low_memory=False))
         if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t", usecols=columns, low_memory=False)
+            return parse_dates(pd.read_csv(path, sep="\t", usecols=columns, low_memory=False))
         if suffix in (".ndjson", ".jsonl"):
             return pd.read_json(path, lines=True)[columns or slice(None)]
         if suffix == ".json":
@@ -43,6 +43,28 @@ def read_table(source: str | Path, *, columns: list[str] | None = None) -> Any:
     except ImportError as exc:
         raise UsageError(f"{source}: reading it needs an optional package: {exc}") from None
     raise UsageError(f"{source}: unsupported file type {suffix!r} (use one of {', '.join(SUFFIXES)})")
+
+
+def parse_dates(df: Any, sample: int = 500) -> Any:
+    """Text columns that hold ISO dates or timestamps become datetimes (CSV has no types):
+    a column converts when at least 95% of a sample of its non-empty values parse."""
+    import warnings
+
+    import pandas as pd
+
+    for col in df.columns:
+        s = df[col]
+        if s.dtype.kind not in "OU" and str(s.dtype) not in ("string", "str"):
+            continue
+        probe = s.dropna().astype(str).head(sample)
+        if probe.empty or not probe.str.match(r"^\d{4}-\d{2}-\d{2}").mean() >= 0.95:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(probe, errors="coerce", format="ISO8601")
+            if parsed.notna().mean() >= 0.95:
+                df[col] = pd.to_datetime(s, errors="coerce", format="ISO8601")
+    return df
 
 
 def to_pandas(data: Any) -> Any:

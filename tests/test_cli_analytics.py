@@ -1,0 +1,136 @@
+"""The analytics commands as a user meets them: a file in, a table / JSON / HTML out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+DATAMILL = [sys.executable, "-m", "datamill.cli"]
+
+
+def dm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*DATAMILL, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def ab_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    n = 20000
+    v = rng.choice(["control", "treatment"], n)
+    conv = (rng.random(n) < np.where(v == "control", 0.10, 0.12)).astype(int)
+    day = pd.Timestamp("2026-06-01") + pd.to_timedelta(rng.integers(0, 14, n), unit="D")
+    p = tmp_path / "ab.csv"
+    pd.DataFrame({"variant": v, "converted": conv, "day": day}).to_csv(p, index=False)
+    return p
+
+
+@pytest.fixture
+def traffic_csv(tmp_path: Path) -> Path:
+    """The footwear store: June's extra traffic came from sandals."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for month, sandals, boots in (("2026-05", 1000, 2100), ("2026-06", 6000, 1900)):
+        for kind, n in (("sandals", sandals), ("boots", boots), ("sneakers", 3000)):
+            days = rng.integers(1, 29, n)
+            rows.append(pd.DataFrame({"date": [f"{month}-{d:02d}" for d in days], "footwear": kind,
+                                      "device": rng.choice(["mobile", "desktop"], n), "views": 1}))
+    p = tmp_path / "traffic.csv"
+    pd.concat(rows).to_csv(p, index=False)
+    return p
+
+
+def _valid_html(text: str) -> None:
+    HTMLParser().feed(text)
+    assert text.lstrip().lower().startswith("<!doctype html>")
+    assert "<script src" not in text and "cdn" not in text.lower()
+
+
+def test_abtest_cli(ab_csv: Path, tmp_path: Path):
+    r = dm("abtest", str(ab_csv), "--variant", "variant", "--outcome", "converted",
+           "--control", "control", "--time", "day", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["metric"] == "conversion" and out["control"] == "control"
+    comp = out["comparisons"][0]
+    df = pd.read_csv(ab_csv)
+    rates = df.groupby("variant")["converted"].mean()
+    assert abs(comp["diff"] - (rates["treatment"] - rates["control"])) < 1e-12
+    assert comp["ci_low"] < comp["diff"] < comp["ci_high"] and 0 <= comp["p_value"] <= 1
+    r = dm("abtest", str(ab_csv), "--variant", "variant", "--outcome", "converted", "-o", "ab.html",
+           cwd=tmp_path)
+    assert r.returncode == 0 and "wrote ab.html" in r.stderr
+    _valid_html((tmp_path / "ab.html").read_text())
+    r = dm("abtest", str(ab_csv), "--variant", "variant", "--outcome", "converted", cwd=tmp_path)
+    assert r.returncode == 0 and "treatment" in r.stdout
+
+
+def test_explain_cli_names_sandals_first(traffic_csv: Path, tmp_path: Path):
+    r = dm("explain", str(traffic_csv), "--metric", "views", "--time", "date", "--by",
+           "footwear,device", "--compare", "2026-05", "2026-06", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    text = json.dumps(out)
+    assert "sandals" in out["summary"]
+    assert out["summary"].index("sandals") < out["summary"].index("boots") if "boots" in out["summary"] else True
+    r = dm("explain", str(traffic_csv), "--metric", "views", "--time", "date", "--by", "footwear",
+           "--compare", "2026-05", "2026-06", cwd=tmp_path)
+    assert r.returncode == 0
+    first_row = next(line for line in r.stdout.splitlines() if "sandals" in line or "boots" in line)
+    assert "sandals" in first_row
+    r = dm("explain", str(traffic_csv), "--metric", "views", "--time", "date", "--by", "footwear",
+           "--compare", "2026-05", "2026-06", "-o", "why.html", cwd=tmp_path)
+    assert r.returncode == 0
+    _valid_html((tmp_path / "why.html").read_text())
+    assert text
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--metric", "nope", "--time", "date", "--by", "footwear", "--compare", "2026-05", "2026-06"],
+         "unknown column 'nope'"),
+        (["--metric", "views", "--time", "date", "--by", "footwear", "--compare", "2025-01", "2026-06"],
+         "2025-01"),
+    ],
+)
+def test_explain_bad_input(traffic_csv: Path, tmp_path: Path, args, fragment):
+    r = dm("explain", str(traffic_csv), *args, cwd=tmp_path)
+    assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_source_file(tmp_path: Path):
+    r = dm("abtest", "nothere.csv", "--variant", "v", "--outcome", "o", cwd=tmp_path)
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_describe_cli(ab_csv: Path, tmp_path: Path):
+    r = dm("describe", str(ab_csv), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = {row["column"]: row for row in json.loads(r.stdout)}
+    df = pd.read_csv(ab_csv)
+    assert rows["converted"]["count"] == len(df)
+    assert abs(rows["converted"]["mean"] - df["converted"].mean()) < 1e-9
+    assert rows["variant"]["distinct"] == 2
+    r = dm("describe", str(ab_csv), "--by", "variant", cwd=tmp_path)
+    assert r.returncode == 0 and "control" in r.stdout and "treatment" in r.stdout
+
+
+def test_profile_cli(tmp_path: Path):
+    sales = Path(__file__).parents[1] / "examples" / "quickstart" / "data" / "sales_2026-09.csv"
+    r = dm("profile", str(sales), "-o", "report.html", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "report.html").read_text()
+    _valid_html(html)
+    assert "unit_price" in html and len(html) < 5_000_000
+    r = dm("profile", str(sales), "--json", "--minimal", cwd=tmp_path)
+    facts = json.loads(r.stdout)
+    assert facts and "unit_price" in json.dumps(facts)
+    r = dm("profile", str(sales), "--target", "nope", cwd=tmp_path)
+    assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr

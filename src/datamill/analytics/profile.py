@@ -69,10 +69,11 @@ class ProfileReport:
 
     def __rich__(self) -> Any:
         from rich.console import Group
+        from rich.markup import escape
         from rich.table import Table
 
         o = self.facts["overview"]
-        head = Table(title=self.facts["title"], show_header=False)
+        head = Table(title=escape(self.facts["title"]), show_header=False)
         head.add_column("what")
         head.add_column("value", justify="right")
         head.add_row("rows", f"{o['rows']:,}")
@@ -86,12 +87,12 @@ class ProfileReport:
             cols.add_column(h, justify="left" if h in ("column", "type") else "right")
         for name, c in self.facts["columns"].items():
             centre = c["mean"] if c["kind"] == "numeric" else c["mode"]
-            cols.add_row(name, c["kind"], f"{c['nulls']:,}", f"{c['distinct']:,}",
-                         _short(centre), _short(c["min"]), _short(c["max"]))
+            cols.add_row(escape(name), c["kind"], f"{c['nulls']:,}", f"{c['distinct']:,}",
+                         escape(_short(centre)), escape(_short(c["min"])), escape(_short(c["max"])))
         warns = Table(title="warnings", show_header=False)
         warns.add_column("warning", style="yellow")
         for w in self.warnings or ["nothing to warn about"]:
-            warns.add_row(w)
+            warns.add_row(escape(w))
         return Group(head, cols, warns)
 
 

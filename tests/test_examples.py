@@ -41,3 +41,33 @@ def test_quickstart(tmp_path):
     tasks = {t["task"]: t["state"] for t in json.loads(r2.stdout)["tasks"]}
     cleaned = [s for k, s in tasks.items() if k.startswith("cleaned[")]
     assert sorted(cleaned) == ["cached", "cached", "cached", "succeeded"]
+
+
+def test_analytics_example(tmp_path):
+    proj = tmp_path / "analytics"
+    shutil.copytree(EXAMPLES / "analytics", proj, ignore=shutil.ignore_patterns(".datamill"))
+    r = subprocess.run([sys.executable, "-m", "datamill.cli", "run", "footwear.py", "--json"],
+                       cwd=proj, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["state"] == "succeeded"
+    run_id = out["run_id"]
+    from datamill.runtime.engine import _meta_from_record
+    from datamill.store.runstore import RunStore
+
+    store = RunStore.open(project_root=proj)
+    trs = {t.task: t for t in store.task_runs(run_id)}
+    reports = [x.dataset for x in store.lineage(run_id=run_id) if x.direction == "output"]
+    store.close()
+    assert {Path(u).name for u in reports} == {"why_june.html", "traffic_profile.html",
+                                               "checkout_test.html", "forecast.html"}
+    for u in reports:
+        html = Path(u.removeprefix("file://")).read_text()
+        assert html.lower().startswith("<!doctype html>") and "<script src" not in html
+    # the June surge is explained by sandals first
+    arts = proj / ".datamill" / "artifacts"
+    from datamill.store.artifacts import ArtifactStore
+
+    meta = trs["why_june"]
+    why = ArtifactStore(str(arts)).load_checkpoint(_meta_from_record("footwear", meta))
+    assert "sandals" in why["summary"].split("came from")[1].split(",")[0]

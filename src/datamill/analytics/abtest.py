@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
+from datamill.analytics.source import require_columns as _require
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
 
@@ -251,13 +252,6 @@ def abtest(data: Any, variant: str, outcome: str, *, control: Any = None,
 
 
 # ---------------------------------------------------------------- pieces
-
-
-def _require(df: Any, cols: list[str]) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        avail = ", ".join(map(str, df.columns[:40])) + (" …" if len(df.columns) > 40 else "")
-        raise UsageError(f"unknown column {missing[0]!r}; available columns: {avail or '(none)'}")
 
 
 def _numeric_outcome(s: Any, name: str) -> Any:

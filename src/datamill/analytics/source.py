@@ -45,6 +45,14 @@ def read_table(source: str | Path, *, columns: list[str] | None = None) -> Any:
     raise UsageError(f"{source}: unsupported file type {suffix!r} (use one of {', '.join(SUFFIXES)})")
 
 
+def require_columns(df: Any, cols: list[str]) -> None:
+    """A clear error naming the first unknown column and listing the available ones."""
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        avail = ", ".join(map(str, df.columns[:40])) + (" …" if len(df.columns) > 40 else "")
+        raise UsageError(f"unknown column {missing[0]!r}; available columns: {avail or '(none)'}")
+
+
 def parse_dates(df: Any, sample: int = 500) -> Any:
     """Text columns that hold ISO dates or timestamps become datetimes (CSV has no types):
     a column converts when at least 95% of a sample of its non-empty values parse."""

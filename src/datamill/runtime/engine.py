@@ -515,10 +515,8 @@ class Engine:
             inst.rows_out = rec.rows_out
             now = time.time()
             inst.started = inst.first_started = now
-            self.running += 1
-            self._release(inst)
-            self.running -= 1
             self._finish_inst(inst, State.CACHED, ended=now)
+            self._release(inst)
             return
         checkpoint = self.ckpt and t.checkpoint
         reusable = checkpoint and node.name not in self.forced and not inst.recovered

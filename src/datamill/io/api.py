@@ -1,0 +1,89 @@
+"""``read``, ``read_batches`` and ``write``: the one call shape of every connector.
+
+Inside a task, pass ``ctx=`` (the run context) and the read or write is recorded as
+lineage (dataset identity, schema, rows) of the running task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from datamill.errors import UsageError
+from datamill.io.base import MODES, WriteReport
+from datamill.io.registry import connector_for
+from datamill.io.url import parse_url
+
+
+def read_batches(url: str, *, columns: list[str] | None = None, batch_size: int = 100_000,
+                 ctx: Any = None, **options: Any) -> Iterator[Any]:
+    """Stream ``pyarrow.RecordBatch``es from a location."""
+    loc = parse_url(url, **options)
+    src = connector_for(loc).open_source(loc)
+    rows = 0
+    schema = None
+    for batch in src.batches(columns=columns, batch_size=batch_size):
+        rows += batch.num_rows
+        schema = batch.schema
+        yield batch
+    if ctx is not None:
+        ctx.record_input(loc.dataset, schema=_schema_json(schema), rows=rows)
+
+
+def read(url: str, *, columns: list[str] | None = None, ctx: Any = None, **options: Any) -> Any:
+    """Read a whole location into a ``pyarrow.Table``."""
+    import pyarrow as pa
+
+    loc = parse_url(url, **options)
+    src = connector_for(loc).open_source(loc)
+    batches = list(src.batches(columns=columns))
+    if batches:
+        table = pa.Table.from_batches(batches)
+    else:
+        schema = src.schema()
+        table = schema.empty_table() if schema is not None else pa.table({})
+    if ctx is not None:
+        ctx.record_input(loc.dataset, schema=_schema_json(table.schema), rows=table.num_rows)
+    return table
+
+
+def write(url: str, data: Any, *, mode: str = "append", key: list[str] | str | None = None,
+          load_id: str | None = None, ctx: Any = None, **options: Any) -> WriteReport:
+    """Write a table (pandas, Polars, Arrow, or an iterable of record batches) to a location,
+    all or nothing. ``mode``: append, replace, or merge on ``key`` columns."""
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    keys = [key] if isinstance(key, str) else list(key or [])
+    if mode == "merge" and not keys:
+        raise UsageError("mode='merge' needs key columns (key=['id'])")
+    loc = parse_url(url, **options)
+    sink = connector_for(loc).open_sink(loc)
+    report = sink.write(to_batches(data), mode=mode, key=keys or None, load_id=load_id)
+    if ctx is not None:
+        ctx.record_output(loc.dataset, rows=report.rows)
+    return report
+
+
+def to_batches(data: Any) -> Iterable[Any]:
+    """Arrow record batches from pandas, Polars, Arrow tables or an iterable of batches."""
+    import pyarrow as pa
+
+    mod = type(data).__module__.split(".")[0]
+    if isinstance(data, pa.Table):
+        return data.to_batches()
+    if isinstance(data, pa.RecordBatch):
+        return [data]
+    if mod == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False).to_batches()
+    if mod == "polars":
+        return data.to_arrow().to_batches()
+    if isinstance(data, Iterable):
+        return data
+    raise UsageError(f"cannot write a {type(data).__name__}: pass a DataFrame, an Arrow table "
+                     "or record batches")
+
+
+def _schema_json(schema: Any) -> list[dict[str, str]] | None:
+    if schema is None:
+        return None
+    return [{"name": f.name, "type": str(f.type)} for f in schema]

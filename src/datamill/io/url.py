@@ -1,0 +1,97 @@
+"""The URL grammar of connectors: what a location string means.
+
+* files and lakes: a local path (globs allowed), ``file:///abs/path``, ``s3://bucket/key``;
+  the format comes from the extension or ``?format=csv`` (``csv``, ``tsv``, ``json``,
+  ``ndjson``, ``parquet``, ``excel``, ``tfrecord``, ``delta``).
+* databases: a SQLAlchemy URL (``sqlite:///file.db``, ``duckdb:///file.duckdb``,
+  ``postgresql://user@host:5432/db``, ``mysql+pymysql://user@host/db``) followed by
+  ``#table`` or ``#schema.table``.
+* query options after ``?`` (``?format=csv&delimiter=;``) are connector options; options
+  passed in Python win.
+
+Passwords in URLs are never shown: ``Location.display`` redacts them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from datamill.errors import UsageError
+
+DB_SCHEMES = ("sqlite", "duckdb", "postgresql", "postgres", "mysql", "mariadb")
+FILE_SCHEMES = ("", "file", "s3", "s3a", "gs", "gcs", "az", "abfs", "memory")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed connector URL."""
+
+    raw: str
+    family: str  # "file" | "sql" | scheme of another family
+    scheme: str
+    path: str  # file path / URL without query; database URL without fragment and query
+    table: str | None = None
+    schema: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        """The URL with any password replaced by ***."""
+        return redact_url(self.raw)
+
+    @property
+    def dataset(self) -> str:
+        """The normalised dataset identity used for lineage (URL + table or path)."""
+        if self.family == "sql":
+            base = redact_url(self.path, drop_user=False)
+            qual = f"{self.schema}.{self.table}" if self.schema else self.table
+            return f"{base}#{qual}"
+        if self.scheme in ("", "file"):
+            return "file://" + str(Path(self.path).expanduser().resolve())
+        return self.path
+
+
+_PW = re.compile(r"(?P<pre>://[^:/@]+:)(?P<pw>[^@]*)(?P<at>@)")
+
+
+def redact_url(url: str, drop_user: bool = False) -> str:
+    """Hide a URL's password (``postgresql://u:***@h/db``)."""
+    return _PW.sub(lambda m: m.group("pre") + "***" + m.group("at"), url)
+
+
+def parse_url(url: str | Path, **options: Any) -> Location:
+    """Split a location string into family, scheme, path, table and options."""
+    text = str(url).strip()
+    if not text:
+        raise UsageError("empty location: give a path, an s3:// URL or a database URL#table")
+    scheme = text.split("://", 1)[0].split("+", 1)[0].lower() if "://" in text else ""
+    if scheme in DB_SCHEMES:
+        base, _, fragment = text.partition("#")
+        clean, _, query = base.partition("?")
+        opts = dict(parse_qsl(query))
+        table = schema = None
+        if fragment:
+            frag, _, fq = fragment.partition("?")
+            opts.update(parse_qsl(fq))
+            if "." in frag:
+                schema, table = frag.split(".", 1)
+            else:
+                table = frag
+        opts.update({k: v for k, v in options.items() if v is not None})
+        return Location(text, "sql", "postgresql" if scheme == "postgres" else scheme, clean,
+                        table or None, schema or None, opts)
+    if scheme in FILE_SCHEMES or len(scheme) == 1:  # "C:" style drive letters count as paths
+        path, _, query = text.partition("?")
+        opts = dict(parse_qsl(query))
+        opts.update({k: v for k, v in options.items() if v is not None})
+        if scheme == "file":
+            path = path[len("file://"):]
+        return Location(text, "file", scheme if scheme != "file" else "", path, None, None, opts)
+    base, _, query = text.partition("?")
+    opts = dict(parse_qsl(query))
+    opts.update({k: v for k, v in options.items() if v is not None})
+    return Location(text, scheme, scheme, base, None, None, opts)

@@ -12,7 +12,22 @@ from typing import Any
 from datamill.errors import UsageError
 from datamill.io.base import MODES, WriteReport
 from datamill.io.registry import connector_for
-from datamill.io.url import parse_url
+from datamill.io.url import parse_url as _parse
+
+
+def parse_url(url: str, project: Any = None, **options: Any) -> Any:
+    """Parse a location, resolving a named connection of the project first."""
+    from datamill.io.connections import resolve
+
+    text = str(url)
+    if "://" not in text.split("#")[0]:
+        if project is None:
+            from datamill.runtime.project import find_project
+
+            project = find_project()
+        text, conn_opts = resolve(text, project.config)
+        options = {**conn_opts, **options}
+    return _parse(text, **options)
 
 
 def read_batches(url: str, *, columns: list[str] | None = None, batch_size: int = 100_000,

@@ -294,6 +294,106 @@ def gc(obj: dict[str, Any], keep_last: int | None, older_than: str | None, pipel
     run_gc(_project(obj["project_dir"]), keep_last, older_than, pipeline, dry_run, as_json)
 
 
+# -- catalogue ----------------------------------------------------------------------------
+
+
+@main.group(cls=_Group, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def datasets(ctx: click.Context, as_json: bool) -> None:
+    """The dataset catalogue: every dataset read or written by a run; `datasets show` and
+    `datasets lineage` look into one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from datamill.cli_views import list_datasets
+
+    list_datasets(_project(ctx.obj["project_dir"]), as_json)
+
+
+@datasets.command("show")
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def datasets_show(obj: dict[str, Any], dataset: str, as_json: bool) -> None:
+    """One dataset: schema, rows, last written and by which pipeline, freshness."""
+    from datamill.cli_views import show_dataset
+
+    show_dataset(_project(obj["project_dir"]), dataset, as_json)
+
+
+@datasets.command("lineage")
+@click.argument("dataset")
+@click.option("--depth", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def datasets_lineage(obj: dict[str, Any], dataset: str, depth: int, as_json: bool) -> None:
+    """What produced DATASET and what consumes it (tasks and datasets up and down stream)."""
+    from datamill.cli_views import show_lineage
+
+    show_lineage(_project(obj["project_dir"]), dataset, depth, as_json)
+
+
+# -- connectors ---------------------------------------------------------------------------
+
+
+@main.command("copy")
+@click.argument("source")
+@click.argument("dest")
+@click.option("--contract", metavar="FILE", help="Validate rows against this contract (YAML); "
+              "rejected rows go to quarantine with their reason.")
+@click.option("--mode", type=click.Choice(["append", "replace", "merge"]), default="append",
+              show_default=True, help="How to write DEST (each is all or nothing).")
+@click.option("--key", metavar="COL[,COL]", help="Key columns for --mode merge.")
+@click.option("--incremental", metavar="COL", help="Read only rows whose COL is above the "
+              "watermark saved by the previous copy of this pair.")
+@click.option("--batch-size", type=click.IntRange(1, None), default=100_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def copy_cmd(obj: dict[str, Any], source: str, dest: str, contract: str | None, mode: str,
+             key: str | None, incremental: str | None, batch_size: int, as_json: bool,
+             quiet: bool) -> None:
+    """Copy SOURCE to DEST: files (CSV, JSON, Parquet, Delta, TFRecord; local or s3://) and
+    database tables (URL#schema.table), validated, recorded as a run."""
+    from datamill.io.copy import copy as run_copy
+
+    progress = None
+    on_batch = None
+    if not quiet and not as_json and sys.stderr.isatty():
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                            TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                            transient=True)
+        bar = progress.add_task("copying", total=None)
+
+        def on_batch(rows: int) -> None:
+            progress.update(bar, completed=rows)
+
+        progress.start()
+    try:
+        report = run_copy(source, dest, contract=contract, mode=mode,
+                          key=[k.strip() for k in key.split(",")] if key else None,
+                          incremental=incremental, batch_size=batch_size,
+                          project=_project(obj["project_dir"]), on_batch=on_batch)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        verb = "skipped (this load was already done)" if report.skipped else report.state
+        click.echo(f"{report.source} -> {report.dest}: {verb}", err=not report.state == "succeeded")
+        click.echo(f"  rows read {report.rows_read:,}  written {report.rows_written:,}  "
+                   f"quarantined {report.rows_quarantined:,}  in {report.seconds:.2f}s "
+                   f"({report.rows_per_second:,.0f} rows/s)  run {report.run_id}")
+        if report.watermark is not None:
+            click.echo(f"  watermark {incremental} = {report.watermark}")
+        if report.error:
+            click.echo(f"error: {report.error}", err=True)
+    sys.exit(0 if report.state == "succeeded" else 1)
+
+
 # -- analytics ----------------------------------------------------------------------------
 
 

@@ -295,3 +295,81 @@ def _delete_logs(arts: Any, run_id: str) -> None:
     shutil.rmtree(Path(arts.root) / "logs" / run_id, ignore_errors=True)
 
 
+
+
+def list_datasets(project: Any, as_json: bool) -> None:
+    from datamill.store.catalog import list_datasets as catalog
+
+    store = project.open_store()
+    try:
+        infos = catalog(store)
+        if as_json:
+            click.echo(json.dumps([i.to_dict() for i in infos], indent=2, default=str))
+            return
+        if not infos:
+            click.echo("no datasets yet: tasks record them with ctx.record_input / record_output, "
+                       "and datamill.io does it for every read and write")
+            return
+        from rich.table import Table
+
+        table = Table(title_justify="left")
+        for col in ("dataset", "rows", "columns", "last written", "by", "reads"):
+            table.add_column(col, overflow="fold")
+        for i in infos:
+            cols = len(i.schema) if isinstance(i.schema, list) else "-"
+            table.add_row(_e(i.dataset), "-" if i.rows is None else f"{i.rows:,}", str(cols),
+                          _ago(i.last_written), _e(i.written_by or "-"), str(i.reads))
+        _console().print(table)
+    finally:
+        store.close()
+
+
+def show_dataset(project: Any, name: str, as_json: bool) -> None:
+    from datamill.store.catalog import find_dataset
+
+    store = project.open_store()
+    try:
+        info = find_dataset(store, name)
+        if as_json:
+            click.echo(json.dumps(info.to_dict(), indent=2, default=str))
+            return
+        con = _console()
+        con.print(f"[bold]{_e(info.dataset)}[/]")
+        con.print(f"rows {info.rows if info.rows is not None else '-'}  last written "
+                  f"{_ago(info.last_written)} by {_e(info.written_by or '-')}  writes {info.writes}  "
+                  f"reads {info.reads}")
+        con.print("producers: " + _e(", ".join(info.producers) or "-"))
+        con.print("consumers: " + _e(", ".join(info.consumers) or "-"))
+        if isinstance(info.schema, list):
+            from rich.table import Table
+
+            t = Table(title="schema", title_justify="left")
+            t.add_column("column")
+            t.add_column("type")
+            for f in info.schema:
+                t.add_row(_e(f.get("name", "?")), _e(f.get("type", "?")))
+            con.print(t)
+    finally:
+        store.close()
+
+
+def show_lineage(project: Any, name: str, depth: int, as_json: bool) -> None:
+    from datamill.store.catalog import find_dataset, lineage
+
+    store = project.open_store()
+    try:
+        info = find_dataset(store, name)
+        graph = lineage(store, info.dataset, depth)
+        if as_json:
+            click.echo(json.dumps(graph, indent=2))
+            return
+        from datamill.core.render import GraphNode, GraphSpec, to_rich
+
+        names = sorted({n for e in graph["edges"] for n in e} | {info.dataset})
+        nodes = [GraphNode(name=n.removeprefix("task:"), kind="task" if n.startswith("task:")
+                           else "dataset") for n in names]
+        edges = [(a.removeprefix("task:"), b.removeprefix("task:")) for a, b in graph["edges"]]
+        _console().print(to_rich(GraphSpec(name=f"lineage of {info.dataset}", nodes=nodes,
+                                           edges=edges)))
+    finally:
+        store.close()

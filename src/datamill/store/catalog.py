@@ -1,0 +1,149 @@
+"""The dataset catalogue, derived from the lineage rows every read and write records.
+
+A dataset is its normalised identity (URL + table or path, passwords removed). The
+catalogue answers: which datasets exist, their last known schema and row count, when and
+by which pipeline they were last written, how fresh they are, and what produced and
+consumes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from datamill.errors import UsageError
+from datamill.store import schema
+
+
+@dataclass
+class DatasetInfo:
+    """One dataset of the catalogue."""
+
+    dataset: str
+    schema: Any = None
+    rows: int | None = None
+    last_written: datetime | None = None
+    last_read: datetime | None = None
+    written_by: str | None = None  # "pipeline.task"
+    writes: int = 0
+    reads: int = 0
+    producers: list[str] = field(default_factory=list)
+    consumers: list[str] = field(default_factory=list)
+
+    @property
+    def freshness_s(self) -> float | None:
+        if self.last_written is None:
+            return None
+        return (datetime.now(UTC) - self.last_written).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "schema": self.schema, "rows": self.rows,
+            "last_written": self.last_written.isoformat() if self.last_written else None,
+            "last_read": self.last_read.isoformat() if self.last_read else None,
+            "written_by": self.written_by, "writes": self.writes, "reads": self.reads,
+            "freshness_seconds": None if self.freshness_s is None else round(self.freshness_s, 1),
+            "producers": self.producers, "consumers": self.consumers,
+        }
+
+
+def _rows(store: Any, dataset: str | None = None) -> list[Any]:
+    lin, runs = schema.lineage, schema.runs
+    q = (sa.select(lin.c.dataset, lin.c.direction, lin.c.schema, lin.c.rows, lin.c.recorded_at,
+                   lin.c.task_key, lin.c.run_id, runs.c.pipeline)
+         .select_from(lin.join(runs, lin.c.run_id == runs.c.run_id))
+         .order_by(lin.c.recorded_at))
+    if dataset is not None:
+        q = q.where(lin.c.dataset == dataset)
+    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
+        return list(conn.execute(q))
+
+
+def _task(r: Any) -> str:
+    return f"{r.pipeline}.{r.task_key.split('[')[0]}"
+
+
+def list_datasets(store: Any) -> list[DatasetInfo]:
+    """Every dataset seen in lineage, newest write first."""
+    out: dict[str, DatasetInfo] = {}
+    for r in _rows(store):
+        info = out.setdefault(r.dataset, DatasetInfo(r.dataset))
+        if r.direction == "output":
+            info.writes += 1
+            info.last_written = r.recorded_at
+            info.written_by = _task(r)
+            if r.schema is not None:
+                info.schema = r.schema
+            if r.rows is not None:
+                info.rows = r.rows
+            if _task(r) not in info.producers:
+                info.producers.append(_task(r))
+        else:
+            info.reads += 1
+            info.last_read = r.recorded_at
+            if info.schema is None and r.schema is not None:
+                info.schema = r.schema
+            if info.rows is None and r.rows is not None:
+                info.rows = r.rows
+            if _task(r) not in info.consumers:
+                info.consumers.append(_task(r))
+    far = datetime.min.replace(tzinfo=UTC)
+    return sorted(out.values(), key=lambda i: i.last_written or i.last_read or far, reverse=True)
+
+
+def find_dataset(store: Any, name: str) -> DatasetInfo:
+    """A dataset by its identity, or by a unique substring of it."""
+    infos = list_datasets(store)
+    exact = [i for i in infos if i.dataset == name]
+    if exact:
+        return exact[0]
+    partial = [i for i in infos if name in i.dataset]
+    if len(partial) == 1:
+        return partial[0]
+    if not partial:
+        raise UsageError(f"no dataset {name!r} in the catalogue (datamill datasets lists them)")
+    names = ", ".join(i.dataset for i in partial[:8])
+    raise UsageError(f"{name!r} matches several datasets: {names}")
+
+
+def lineage(store: Any, dataset: str, depth: int = 3) -> dict[str, Any]:
+    """What produced ``dataset`` (upstream) and what consumes it (downstream), as edges
+    ``(from, to)`` between datasets and tasks, up to ``depth`` hops each way."""
+    rows = _rows(store)
+    reads: dict[str, set[str]] = {}  # task -> datasets it read
+    writes: dict[str, set[str]] = {}  # task -> datasets it wrote
+    for r in rows:
+        (writes if r.direction == "output" else reads).setdefault(_task(r), set()).add(r.dataset)
+    edges: set[tuple[str, str]] = set()
+    frontier = {dataset}
+    for _ in range(depth):  # upstream
+        nxt = set()
+        for task, outs in writes.items():
+            hit = outs & frontier
+            for d in hit:
+                edges.add((f"task:{task}", d))
+            if hit:
+                for d in reads.get(task, ()):
+                    edges.add((d, f"task:{task}"))
+                    nxt.add(d)
+        frontier = nxt
+        if not frontier:
+            break
+    frontier = {dataset}
+    for _ in range(depth):  # downstream
+        nxt = set()
+        for task, ins in reads.items():
+            hit = ins & frontier
+            for d in hit:
+                edges.add((d, f"task:{task}"))
+            if hit:
+                for d in writes.get(task, ()):
+                    edges.add((f"task:{task}", d))
+                    nxt.add(d)
+        frontier = nxt
+        if not frontier:
+            break
+    return {"dataset": dataset, "edges": sorted(edges)}

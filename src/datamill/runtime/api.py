@@ -62,7 +62,8 @@ def run(
     ex = make_executor(executor, workers)
     opts = EngineOptions(workers=workers, checkpoint=checkpoint, fail_fast=fail_fast,
                          only=list(only), force=list(force), trigger=trigger, pools=proj.pools,
-                         handle_signals=handle_signals, secret_env=proj.secret_env)
+                         handle_signals=handle_signals, secret_env=proj.secret_env,
+                         openlineage=_openlineage(proj))
     engine = Engine(p, values, store=store_, artifacts=arts, executor=ex, options=opts,
                     progress=progress, target=_target(p))
     try:
@@ -124,13 +125,22 @@ def resume(
         claimed = store_.claim_run(rec.run_id, host=socket.gethostname(), pid=os.getpid())
         ex = make_executor(executor, workers)
         opts = EngineOptions(workers=workers, trigger="resume", pools=proj.pools,
-                             handle_signals=handle_signals, secret_env=proj.secret_env)
+                             handle_signals=handle_signals, secret_env=proj.secret_env,
+                             openlineage=_openlineage(proj))
         engine = Engine(p, values, store=store_, artifacts=arts, executor=ex, options=opts,
                         progress=progress, resume=claimed, target=_target(p))
         return engine.run()
     finally:
         if store is None:
             store_.close()
+
+
+def _openlineage(proj: Project) -> Any:
+    if "openlineage" not in proj.config and not os.environ.get("OPENLINEAGE_URL"):
+        return None
+    from datamill.runtime.openlineage import Emitter
+
+    return Emitter.from_project(proj)
 
 
 def _target(p: Pipeline) -> str | None:

@@ -113,6 +113,7 @@ class EngineOptions:
     pools: dict[str, int] = field(default_factory=dict)
     handle_signals: bool = True
     secret_env: list[str] = field(default_factory=list)  # env vars whose values are redacted
+    openlineage: Any = None  # an openlineage.Emitter, when configured
 
 
 class Engine:
@@ -224,6 +225,8 @@ class Engine:
             state = self._run_state()
             if error is None and self.cancelled and self.cancel_reason.startswith("fail-fast"):
                 error = self.cancel_reason
+            if self.opts.openlineage is not None:
+                self.opts.openlineage.close()
             try:
                 self.writer.close()
             finally:
@@ -560,6 +563,8 @@ class Engine:
         inst.started = at
         if self.progress:
             self.progress.task_started(key)
+        if self.opts.openlineage is not None:
+            self.opts.openlineage.event("START", self.p.name, self.run_id, key)
         t = inst.node.task
         if t.timeout and not getattr(self.executor, "enforces_timeouts", False):
             self._add_timer(at + t.timeout, "timeout", (key, attempt))
@@ -701,6 +706,9 @@ class Engine:
         self._release(inst)
 
     def _side_data(self, inst: Inst, outcome: Outcome) -> None:
+        if self.opts.openlineage is not None and outcome.state == "succeeded":
+            self.opts.openlineage.event("COMPLETE", self.p.name, self.run_id, inst.key,
+                                        outcome.lineage)
         for ln in outcome.lineage:
             self.writer.put_lineage(LineageRecord(
                 self.run_id, inst.key, ln["dataset"], ln["direction"], schema=ln.get("schema"),
@@ -771,6 +779,9 @@ class Engine:
                 self._resume_waiter(w, state in OK)
             return
         if state == State.FAILED:
+            if self.opts.openlineage is not None and inst.started is not None:
+                self.opts.openlineage.event("FAIL", self.p.name, self.run_id, inst.key,
+                                            error=inst.error)
             self._hook(inst.node.task.on_failure, inst)
             log.error("task %s failed: %s", inst.key, inst.error)
             if self.fail_fast and not self.cancelled:

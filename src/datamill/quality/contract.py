@@ -1,0 +1,760 @@
+"""Data contracts: a schema plus row rules, a bad-row threshold and a drift policy.
+
+``check(contract, data)`` splits a batch into ``good`` rows (coerced to the contract's
+types) and ``bad`` rows (as they came, with the rules they failed), vectorised over
+Arrow compute, with DuckDB for row expressions. Values that do not parse to their
+column type are rejected with rule ``type``, never silently turned into nulls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datamill.errors import UsageError, require
+from datamill.quality.drift import POLICIES, DriftReport, detect_drift
+from datamill.quality.schema import Column, Schema, dump_yaml, load_yaml, parse_columns
+
+RULE_COLUMNS = ("_dm_rule", "_dm_rules", "_dm_reason", "_dm_column", "_dm_row")
+_SLICE = 1 << 20  # rows per parallel slice
+
+
+@dataclass
+class Rule:
+    """A row-level rule: a SQL boolean expression over the contract's columns.
+
+    Evaluated by DuckDB over the coerced batch; a row fails when the expression is FALSE
+    (NULL passes, as in a SQL CHECK constraint). Only scalar expressions are allowed:
+    no subqueries, no table functions, no file or network access.
+    """
+
+    name: str
+    expr: str
+    description: str = ""
+
+
+@dataclass
+class Contract:
+    """What a dataset must look like; build it in Python or load it from YAML."""
+
+    name: str
+    columns: list[Column] = field(default_factory=list)
+    unique: list[list[str]] = field(default_factory=list)  # composite keys
+    rules: list[Rule] = field(default_factory=list)
+    max_bad_share: float = 0.0
+    drift: str = "fail"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.schema  # noqa: B018 - validates duplicate names
+        if self.drift not in POLICIES:
+            raise UsageError(f"contract {self.name!r}: field 'drift': {self.drift!r} is not one of "
+                             f"{', '.join(POLICIES)}")
+        if not isinstance(self.max_bad_share, int | float) or isinstance(self.max_bad_share, bool) \
+                or not 0 <= self.max_bad_share <= 1:
+            raise UsageError(f"contract {self.name!r}: field 'max_bad_share': expected a share "
+                             f"between 0 and 1, got {self.max_bad_share!r}")
+        names = {c.name for c in self.columns}
+        self.unique = [[k] if isinstance(k, str) else list(k) for k in self.unique]
+        for key in self.unique:
+            for k in key:
+                if k not in names:
+                    raise UsageError(f"contract {self.name!r}: field 'unique': column {k!r} is "
+                                     "not a column of the contract")
+        self.rules = [r if isinstance(r, Rule) else Rule(str(r), str(r)) for r in self.rules]
+        if self.rules:
+            validate_expressions(self)
+
+    @property
+    def schema(self) -> Schema:
+        return Schema(self.columns)
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["max_bad_share"] = self.max_bad_share
+        out["drift"] = self.drift
+        out["columns"] = [c.to_dict() for c in self.columns]
+        if self.unique:
+            out["unique"] = [list(k) for k in self.unique]
+        if self.rules:
+            out["rules"] = [{"name": r.name, "expr": r.expr,
+                             **({"description": r.description} if r.description else {})}
+                            for r in self.rules]
+        return out
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "") -> Contract:
+        prefix = f"{where}: " if where else ""
+        if not isinstance(d, dict):
+            raise UsageError(f"{prefix}a contract must be a mapping with name and columns")
+        known = {"name", "description", "max_bad_share", "drift", "columns", "unique", "rules"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UsageError(f"{prefix}unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        if "columns" not in d:
+            raise UsageError(f"{prefix}the contract has no 'columns'")
+        name = d.get("name") or (Path(where).stem if where else "dataset")
+        rules_in = d.get("rules") or []
+        if isinstance(rules_in, dict):
+            rules_in = [{"name": k, "expr": v} for k, v in rules_in.items()]
+        if not isinstance(rules_in, list):
+            raise UsageError(f"{prefix}field 'rules': expected a list of {{name, expr}}")
+        rules = []
+        for i, r in enumerate(rules_in):
+            if isinstance(r, str):
+                r = {"name": f"rule_{i + 1}", "expr": r}
+            if not isinstance(r, dict) or not isinstance(r.get("expr"), str) \
+                    or set(r) - {"name", "expr", "description"}:
+                raise UsageError(f"{prefix}rule {i + 1}: expected a mapping with 'name' and "
+                                 f"'expr' (text), got {r!r}")
+            rules.append(Rule(str(r.get("name") or f"rule_{i + 1}"), r["expr"],
+                              str(r.get("description") or "")))
+        unique = d.get("unique") or []
+        if not isinstance(unique, list) or not all(
+                isinstance(k, str) or (isinstance(k, list) and all(isinstance(x, str) for x in k))
+                for k in unique):
+            raise UsageError(f"{prefix}field 'unique': expected a list of column names or of "
+                             f"lists of column names, got {unique!r}")
+        try:
+            return cls(name=str(name), columns=parse_columns(d["columns"], where), unique=unique,
+                       rules=rules, max_bad_share=d.get("max_bad_share", 0.0),
+                       drift=d.get("drift", "fail"), description=str(d.get("description") or ""))
+        except UsageError as exc:
+            msg = str(exc)
+            raise UsageError(msg if where and msg.startswith(where) else f"{prefix}{msg}") from None
+
+    @classmethod
+    def from_yaml(cls, text: str, where: str = "") -> Contract:
+        return cls.from_dict(load_yaml(text, where), where)
+
+
+def load_contract(source: str | Path | dict[str, Any] | Contract) -> Contract:
+    """A contract from a YAML/JSON file, a Python file defining one, a mapping, or as is.
+
+    A Python file must define a ``Contract`` in a variable named ``contract`` (or exactly
+    one ``Contract`` anywhere at module level).
+    """
+    if isinstance(source, Contract):
+        return source
+    if isinstance(source, dict):
+        return Contract.from_dict(source)
+    path = Path(source)
+    if not path.exists():
+        raise UsageError(f"contract file {str(path)!r} does not exist")
+    where = str(path)
+    if path.suffix == ".py":
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"_datamill_contract_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{where}: cannot be imported as Python")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        found = getattr(module, "contract", None)
+        if not isinstance(found, Contract):
+            all_ = [v for v in vars(module).values() if isinstance(v, Contract)]
+            if len(all_) != 1:
+                raise UsageError(f"{where}: define the contract as a module variable named "
+                                 f"'contract' (found {len(all_)} Contract objects)")
+            found = all_[0]
+        return found
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        import json
+
+        try:
+            return Contract.from_dict(json.loads(text), where)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not valid JSON ({exc})") from None
+    return Contract.from_yaml(text, where)
+
+
+# -- expressions -------------------------------------------------------------------------
+
+_SAFE_CLASSES = {"COLUMN_REF", "CONSTANT", "COMPARISON", "CONJUNCTION", "OPERATOR", "FUNCTION",
+                 "CASE", "CAST", "BETWEEN"}
+_BAD_FUNCS = re.compile(r"^(read_|getenv|current_setting|nextval|currval|setseed|random|"
+                        r"query|sql_|glob|load|install)", re.I)
+
+
+def _walk(node: Any, out: list[dict[str, Any]]) -> None:
+    if isinstance(node, dict):
+        if "class" in node and "type" in node:
+            out.append(node)
+        for v in node.values():
+            _walk(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _walk(v, out)
+
+
+def _duck_type(c: Column) -> str:
+    return {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN",
+            "date": "DATE", "binary": "BLOB", "decimal": f"DECIMAL({c.precision},{c.scale})",
+            "datetime": "TIMESTAMPTZ" if c.tz else "TIMESTAMP"}[c.type]
+
+
+def _connect() -> Any:
+    duckdb = require("duckdb", "etl", "contract rules")
+    con = duckdb.connect(config={"enable_external_access": False})
+    return con
+
+
+def validate_expressions(contract: Contract) -> None:
+    """Parse and bind every rule against the contract's columns; raise naming the rule."""
+    import json
+
+    con = _connect()
+    cols = ", ".join(f'NULL::{_duck_type(c)} AS "{c.name}"' for c in contract.columns) or "NULL AS _"
+    con.execute(f"CREATE TABLE batch AS SELECT {cols} LIMIT 0")
+    for r in contract.rules:
+        head = f"contract {contract.name!r}: rule {r.name!r} ({r.expr!r})"
+        if ";" in r.expr:
+            raise UsageError(f"{head}: a rule is one expression; ';' is not allowed")
+        try:
+            tree = json.loads(con.execute("SELECT json_serialize_sql(?)",
+                                          [f"SELECT ({r.expr}) FROM batch"]).fetchone()[0])
+        except Exception as exc:  # noqa: BLE001 - reported with the rule
+            raise UsageError(f"{head}: {exc}") from None
+        if tree.get("error"):
+            raise UsageError(f"{head}: syntax error: {tree.get('error_message', 'cannot parse')}")
+        stmts = tree.get("statements", [])
+        nodes: list[dict[str, Any]] = []
+        _walk(stmts[0]["node"]["select_list"] if stmts else [], nodes)
+        if len(stmts) != 1 or len(stmts[0]["node"]["select_list"]) != 1:
+            raise UsageError(f"{head}: a rule is exactly one expression")
+        for n in nodes:
+            if n["class"] not in _SAFE_CLASSES:
+                raise UsageError(f"{head}: {n['class'].lower()} expressions are not allowed in rules")
+            if n["class"] == "FUNCTION" and _BAD_FUNCS.match(n.get("function_name", "")):
+                raise UsageError(f"{head}: function {n['function_name']!r} is not allowed in rules")
+        try:
+            con.execute(f"SELECT ({r.expr})::BOOLEAN FROM batch")
+        except Exception as exc:  # noqa: BLE001 - binder errors name the unknown column
+            raise UsageError(f"{head}: {str(exc).splitlines()[0]}") from None
+
+
+# -- coercion ----------------------------------------------------------------------------
+
+_INT_RE = r"^[+-]?[0-9]{1,18}$"
+_FLOAT_RE = r"(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
+_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME_RE = r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]{1,6})?)?)?"
+_OFFSET_RE = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
+_TRUE = ["true", "1", "t", "yes", "y"]
+_FALSE = ["false", "0", "f", "no", "n"]
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or \
+        getattr(pa.types, "is_string_view", lambda _: False)(t)
+
+
+def _bisect_cast(arr: pa.Array, fn: Any) -> tuple[pa.Array, pa.Array]:
+    """Convert with ``fn`` (which raises on any invalid element); locate the failures by
+    halving. Used only on what the vectorised pre-filters let through, so it stays small."""
+    try:
+        return fn(arr), pa.nulls(len(arr), pa.bool_()).fill_null(False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+        if len(arr) == 1:
+            out = fn(pa.nulls(1, arr.type))
+            return out, pa.array([arr[0].is_valid])
+    mid = len(arr) // 2
+    a, am = _bisect_cast(arr.slice(0, mid), fn)
+    b, bm = _bisect_cast(arr.slice(mid), fn)
+    return pa.concat_arrays([a, b]), pa.concat_arrays([am, bm])
+
+
+def _datetime_fn(col: Column) -> Any:
+    target = col.arrow_type()
+    if not col.tz:
+        return lambda a: pc.cast(a, target)
+    naive = pa.timestamp("us")
+
+    def fn(a: pa.Array) -> pa.Array:
+        has_off = pc.fill_null(pc.match_substring_regex(a, _OFFSET_RE), False)
+        if pc.all(has_off).as_py() is not False:
+            return pc.cast(a, target)
+        if not pc.any(has_off).as_py():
+            return pc.assume_timezone(pc.cast(a, naive), col.tz)
+        aware = pc.cast(pc.if_else(has_off, a, pa.scalar(None, a.type)), target)
+        local = pc.assume_timezone(pc.cast(pc.if_else(has_off, pa.scalar(None, a.type), a), naive),
+                                   col.tz)
+        return pc.if_else(has_off, aware, local)
+    return fn
+
+
+def _prefilter(text: pa.Array, col: Column) -> pa.Array | None:
+    """Which text values can possibly parse (a boolean array), or None for 'all'."""
+    t = col.type
+    if t == "int":
+        return pc.match_substring_regex(text, _INT_RE)
+    if t == "float":
+        return pc.match_substring_regex(text, _FLOAT_RE)
+    if t == "decimal":
+        whole = col.precision - col.scale
+        frac = rf"(\.[0-9]{{0,{col.scale}}})?" if col.scale else r"\.?"
+        return pc.match_substring_regex(text, rf"^[+-]?([0-9]{{1,{whole}}}{frac}|\.[0-9]{{1,{col.scale}}})$"
+                                        if col.scale else rf"^[+-]?[0-9]{{1,{whole}}}{frac}$")
+    if t in ("date", "datetime") and not col.format:
+        pat = _DATE_RE + ("$" if t == "date" else _TIME_RE + "(" + _OFFSET_RE[:-1] + ")?$")
+        ok = pc.match_substring_regex(text, pat)
+        # the calendar: '2024-02-30' has the right shape but no such day
+        head = pc.if_else(ok, pc.utf8_slice_codeunits(text, 0, 10), pa.scalar(None, text.type))
+        d = pc.strptime(head, "%Y-%m-%d", "s", error_is_null=True)
+        same = pc.equal(pc.strftime(d, "%Y-%m-%d"), head)
+        return pc.fill_null(pc.and_kleene(ok, same), False)
+    return None
+
+
+def _convert_text(text: pa.Array, col: Column) -> pa.Array:
+    """Vectorised conversion of text that may be invalid; raises on any invalid element."""
+    target = col.arrow_type()
+    if col.type == "bool":
+        low = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        is_t, is_f = pc.is_in(low, pa.array(_TRUE)), pc.is_in(low, pa.array(_FALSE))
+        if not pc.all(pc.or_(pc.or_(is_t, is_f), pc.is_null(text))).as_py():
+            raise pa.ArrowInvalid("not a boolean")
+        return pc.if_else(pc.is_null(text), pa.scalar(None, pa.bool_()), is_t)
+    if col.type in ("date", "datetime") and col.format:
+        unit = "us" if col.type == "datetime" else "s"
+        parsed = pc.strptime(text, col.format, unit, error_is_null=True)
+        # strict: the value must print back exactly as written (no Feb 30 -> Mar 1)
+        back = pc.strftime(parsed, col.format)
+        if not pc.all(pc.or_kleene(pc.equal(back, text), pc.is_null(text))).as_py():
+            raise pa.ArrowInvalid("does not round-trip")
+        if col.type == "date":
+            return pc.cast(pc.cast(parsed, pa.timestamp("s")), pa.date32())
+        return pc.assume_timezone(parsed, col.tz) if col.tz else parsed
+    if col.type == "datetime":
+        return _datetime_fn(col)(text)
+    return pc.cast(text, target)
+
+
+def coerce(raw: pa.Array, col: Column) -> tuple[pa.Array, pa.Array | None]:
+    """(values as the column's Arrow type, mask of values that did not convert or None)."""
+    target = col.arrow_type()
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    if pa.types.is_dictionary(raw.type):
+        raw = raw.dictionary_decode()
+    if raw.type == target:
+        return raw, None
+    if pa.types.is_null(raw.type):
+        return pa.nulls(len(raw), target), None
+    if _is_text(raw.type):
+        if raw.type != pa.string():
+            raw = raw.cast(pa.string())
+        if col.type == "str":
+            return raw, None
+        try:  # fast path: everything parses
+            return _convert_text(raw, col), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        ok = _prefilter(raw, col)
+        if ok is not None:
+            maybe = pc.if_else(ok, raw, pa.scalar(None, raw.type))
+        else:
+            maybe = raw
+        try:
+            out = _convert_text(maybe, col)
+            bad = pc.and_(pc.is_valid(raw), pc.is_null(out))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out, _ = _bisect_cast(maybe, lambda a: _convert_text(a, col))
+            bad = pc.and_(pc.is_valid(raw), pc.is_null(out))
+        return out, bad
+    try:
+        return pc.cast(raw, target), None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:  # lossy conversion: keep only values that survive the round trip
+        out = pc.cast(raw, target, safe=False)
+        same = pc.equal(pc.cast(out, raw.type, safe=False), raw)
+        if pa.types.is_floating(raw.type):
+            same = pc.and_(same, pc.is_finite(raw))
+        bad = pc.fill_null(pc.invert(same), False)
+        out = pc.if_else(bad, pa.scalar(None, target), out)
+        return out, bad
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.nulls(len(raw), target), pc.is_valid(raw)
+
+
+# -- checking ----------------------------------------------------------------------------
+
+@dataclass
+class _Check:
+    rule: str        # type, not_null, range, allowed, regex, unique, expression
+    label: str       # what goes into _dm_rules, e.g. "range:qty"
+    column: str | None
+    reason: str      # suffix after the value, or the full text when value is None
+
+
+@dataclass
+class CheckResult:
+    """The outcome of checking one batch against a contract."""
+
+    contract: str
+    good: pa.Table
+    bad: pa.Table
+    rows: int
+    drift: DriftReport
+    max_bad_share: float
+    quarantine_path: str | None = None
+    failures: dict[str, int] = field(default_factory=dict)  # _dm_rules label -> rows
+
+    @property
+    def good_rows(self) -> int:
+        return self.good.num_rows
+
+    @property
+    def bad_rows(self) -> int:
+        return self.bad.num_rows
+
+    @property
+    def error_rate(self) -> float:
+        return self.bad_rows / self.rows if self.rows else 0.0
+
+    @property
+    def passed(self) -> bool:
+        if self.drift.policy == "fail" and self.drift.found:
+            return False
+        return self.error_rate <= self.max_bad_share
+
+    def summary(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        text = (f"contract {self.contract!r} {verdict}: {self.good_rows} good, {self.bad_rows} bad "
+                f"of {self.rows} rows (error rate {self.error_rate:.4%}, allowed "
+                f"{self.max_bad_share:.4%})")
+        if self.drift.found:
+            text += f"; {self.drift.summary()}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"contract": self.contract, "passed": self.passed, "rows": self.rows,
+                "good_rows": self.good_rows, "bad_rows": self.bad_rows,
+                "error_rate": self.error_rate, "max_bad_share": self.max_bad_share,
+                "failures": dict(self.failures), "drift": self.drift.to_dict(),
+                "quarantine": self.quarantine_path}
+
+
+def to_table(data: Any) -> pa.Table:
+    """An Arrow table from a table, record batch(es), pandas or Polars frame."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    mod = type(data).__module__
+    if mod.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if mod.startswith("polars"):
+        return data.to_arrow()
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    if isinstance(data, list | tuple) and data and all(isinstance(b, pa.RecordBatch) for b in data):
+        return pa.Table.from_batches(list(data))
+    if isinstance(data, dict):
+        return pa.table(data)
+    raise UsageError(f"cannot check a {type(data).__name__}: give an Arrow table or record "
+                     "batch, a pandas or a Polars DataFrame")
+
+
+def _plan(contract: Contract) -> list[_Check]:
+    checks: list[_Check] = []
+    for c in contract.columns:
+        n = c.name
+        checks.append(_Check("type", f"type:{n}", n, f" does not parse as {c.type}"
+                             + (f" (format {c.format})" if c.format else "")))
+        if not c.nullable:
+            checks.append(_Check("not_null", f"not_null:{n}", n, "is null but the column is required"))
+        if c.min is not None or c.max is not None:
+            op = "<=" if c.inclusive else "<"
+            lo = f"{c.min} {op} " if c.min is not None else ""
+            hi = f" {op} {c.max}" if c.max is not None else ""
+            checks.append(_Check("range", f"range:{n}", n, f" is out of range ({lo}{n}{hi})"))
+        if c.allowed is not None:
+            shown = ", ".join(map(str, c.allowed[:10])) + (", ..." if len(c.allowed) > 10 else "")
+            checks.append(_Check("allowed", f"allowed:{n}", n, f" is not one of {shown}"))
+        if c.regex:
+            checks.append(_Check("regex", f"regex:{n}", n, f" does not match {c.regex}"))
+        if c.unique:
+            checks.append(_Check("unique", f"unique:{n}", n, " repeats an earlier row's value"))
+    for key in contract.unique:
+        if len(key) == 1 and contract.schema[key[0]].unique:
+            continue
+        label = ",".join(key)
+        checks.append(_Check("unique", f"unique:{label}", label if len(key) == 1 else None,
+                             f"the key ({label}) repeats an earlier row's key"))
+    for r in contract.rules:
+        checks.append(_Check("expression", f"expression:{r.name}", None,
+                             f"rule {r.name!r} is false: {r.expr}"))
+    return checks
+
+
+def _n_keys(contract: Contract) -> int:
+    """How many composite unique keys are checked apart from the column flags."""
+    return sum(1 for key in contract.unique
+               if not (len(key) == 1 and contract.schema[key[0]].unique))
+
+
+def _column_masks(raw: pa.Array, col: Column, treat_nullable: bool) -> tuple[pa.Array, list[Any]]:
+    """Coerce one column slice and compute its rule masks (None when nothing failed)."""
+    values, type_bad = coerce(raw, col)
+    masks: list[Any] = [type_bad]
+    if not col.nullable:
+        if treat_nullable:
+            masks.append(None)
+        else:
+            nulls = pc.is_null(values)
+            if type_bad is not None:
+                nulls = pc.and_(nulls, pc.invert(type_bad))
+            masks.append(nulls)
+    if col.min is not None or col.max is not None:
+        t = values.type
+        bad = None
+        if col.min is not None:
+            lo = pa.scalar(col.min, t)
+            bad = pc.less(values, lo) if col.inclusive else pc.less_equal(values, lo)
+        if col.max is not None:
+            hi = pa.scalar(col.max, t)
+            b2 = pc.greater(values, hi) if col.inclusive else pc.greater_equal(values, hi)
+            bad = b2 if bad is None else pc.or_(bad, b2)
+        if col.type == "float":
+            bad = pc.or_(bad, pc.is_nan(values))
+        masks.append(pc.fill_null(bad, False))
+    if col.allowed is not None:
+        ok = pc.is_in(values, pa.array(col.allowed, values.type))
+        masks.append(pc.and_(pc.invert(ok), pc.is_valid(values)))
+    if col.regex:
+        masks.append(pc.invert(pc.fill_null(pc.match_substring_regex(values, col.regex), True)))
+    if col.unique:
+        masks.append(None)  # filled in over the whole table
+    return values, [m if m is None or pc.any(m).as_py() else None for m in masks]
+
+
+def _duplicates(table: pa.Table, key: list[str]) -> np.ndarray | None:
+    """Rows whose non-null key already appeared in an earlier row."""
+    n = table.num_rows
+    if n < 2:
+        return None
+    if len(key) == 1:
+        col = table.column(key[0])
+        t = col.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t):
+            arr = col.combine_chunks()
+            if arr.null_count == 0:
+                v = arr.to_numpy(zero_copy_only=False)
+                if pa.types.is_temporal(t):
+                    v = v.astype("int64")
+                if len(v) and bool(np.all(v[1:] > v[:-1])):
+                    return None  # strictly increasing: no repeats (the common id case)
+    sub = table.select(key)
+    any_null = None
+    for k in key:
+        m = pc.is_null(sub.column(k))
+        any_null = m if any_null is None else pc.or_(any_null, m)
+    sub = sub.append_column("__dm_i", pa.array(np.arange(n, dtype=np.int64)))
+    first = sub.group_by(key, use_threads=True).aggregate([("__dm_i", "min")])
+    dup = np.ones(n, dtype=bool)
+    dup[first.column("__dm_i_min").to_numpy()] = False
+    dup &= ~np.asarray(any_null.to_numpy(zero_copy_only=False), dtype=bool)
+    return dup if dup.any() else None
+
+
+def _reasons(checks: list[_Check], first: np.ndarray, bad_raw: pa.Table,
+             bad_values: dict[str, pa.Array]) -> pa.Array:
+    """Human text for each bad row's first failure, built column-wise per rule."""
+    n = len(first)
+    parts_idx, parts_txt = [], []
+    for i in np.unique(first):
+        sel = np.flatnonzero(first == i)
+        ck = checks[i]
+        if ck.rule in ("type", "range", "allowed", "regex", "unique") and ck.column and \
+                (ck.column in bad_raw.column_names or ck.column in bad_values):
+            src = bad_raw.column(ck.column) if ck.rule == "type" or ck.column not in bad_values \
+                else bad_values[ck.column]
+            vals = src.take(pa.array(sel))
+            try:
+                txt = pc.cast(vals, pa.string())
+                quote = "'" if _is_text(vals.type) else ""
+                txt = pc.binary_join_element_wise(f"{ck.column} = {quote}", pc.fill_null(txt, "null"),
+                                                  f"{quote}{ck.reason}", "")
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                txt = pa.array([f"{ck.column}{ck.reason}"] * len(sel), pa.string())
+        elif ck.rule == "not_null":
+            txt = pa.array([f"{ck.column} {ck.reason}"] * len(sel), pa.string())
+        else:
+            txt = pa.array([ck.reason.strip()] * len(sel), pa.string())
+        parts_idx.append(sel)
+        parts_txt.append(txt)
+    order = np.argsort(np.concatenate(parts_idx), kind="stable") if parts_idx else np.array([], int)
+    allt = pa.concat_arrays([t.combine_chunks() if isinstance(t, pa.ChunkedArray) else t
+                             for t in parts_txt]) if parts_txt else pa.array([], pa.string())
+    return allt.take(pa.array(order)) if n else allt
+
+
+def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
+          quarantine: Any = None, source: str | None = None, run_id: str | None = None,
+          task_key: str | None = None) -> CheckResult:
+    """Check ``data`` against ``contract``; every input row ends in ``good`` or ``bad``.
+
+    With ``quarantine`` (a ``Quarantine`` or a folder) the bad rows are written there,
+    tagged with ``source`` (the dataset identity, default the contract name), the run id
+    and task key (taken from ``ctx`` when given). With ``ctx`` the counts are recorded as
+    the metrics ``rows_checked``, ``rows_rejected`` and ``error_rate``.
+    """
+    contract = load_contract(contract) if not isinstance(contract, Contract) else contract
+    table = to_table(data)
+    n = table.num_rows
+    drift = detect_drift(contract.schema, table.schema, contract.drift)
+    checks = _plan(contract)
+    missing = set(drift.missing)
+    evolve = contract.drift == "evolve"
+
+    # slices in parallel threads (Arrow compute releases the GIL)
+    bounds = [(s, min(s + _SLICE, n)) for s in range(0, n, _SLICE)] or [(0, 0)]
+
+    def run_slice(b: tuple[int, int]) -> tuple[list[pa.Array], list[Any]]:
+        part = table.slice(b[0], b[1] - b[0])
+        vals, masks = [], []
+        for c in contract.columns:
+            raw = part.column(c.name) if c.name not in missing else pa.nulls(part.num_rows)
+            v, m = _column_masks(raw, c, treat_nullable=evolve and c.name in missing)
+            vals.append(v)
+            masks.extend(m)
+        return vals, masks
+
+    workers = min(len(bounds), os.cpu_count() or 2)
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="datamill-check") as pool:
+            parts = list(pool.map(run_slice, bounds))
+    else:
+        parts = [run_slice(b) for b in bounds]
+
+    n_col = len(checks) - len(contract.rules) - _n_keys(contract)
+    coerced = pa.table({c.name: pa.chunked_array([p[0][j] for p in parts], c.arrow_type())
+                        for j, c in enumerate(contract.columns)})
+    masks: list[Any] = []
+    for k in range(n_col):
+        ms = [p[1][k] for p in parts]
+        if checks[k].rule == "unique":  # single-column unique flag, over the whole table
+            masks.append(_duplicates(coerced, [checks[k].column]))
+        elif all(m is None for m in ms):
+            masks.append(None)
+        else:
+            masks.append(pa.chunked_array([
+                m if m is not None else pa.array(np.zeros(b - a, bool))
+                for m, (a, b) in zip(ms, bounds, strict=True)], pa.bool_()))
+    for ck in checks[n_col:]:
+        if ck.rule == "unique":
+            masks.append(_duplicates(coerced, ck.label.split(":", 1)[1].split(",")))
+    if contract.rules:
+        masks.extend(_expressions(contract, coerced))
+
+    # combine
+    bad_np = np.zeros(n, dtype=bool)
+    for m in masks:
+        if m is not None:
+            bad_np |= _np(m)
+    if evolve and drift.new:
+        extra = table.select(drift.new)
+        for name in drift.new:
+            coerced = coerced.append_column(name, extra.column(name))
+    if not bad_np.any():
+        good = coerced
+        bad = _empty_bad(table)
+        failures: dict[str, int] = {}
+    else:
+        idx = np.flatnonzero(bad_np)
+        good = coerced.filter(pa.array(~bad_np))
+        bad_raw = table.take(pa.array(idx))
+        live = [(k, m) for k, m in enumerate(masks) if m is not None]
+        mat = np.stack([_np(m)[idx] for _, m in live])  # (rules failing somewhere) x bad rows
+        failures = {checks[k].label: int(mat[j].sum()) for j, (k, _) in enumerate(live)
+                    if mat[j].any()}
+        first_local = np.argmax(mat, axis=0)
+        first = np.array([k for k, _ in live])[first_local]
+        rows_t, which = np.nonzero(mat.T)  # ordered by bad row, then by rule
+        labels = pa.array([checks[k].label for k, _ in live], pa.string())
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows_t, minlength=len(idx)))])
+        rules_list = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                              labels.take(pa.array(which)))
+        rule_names = pa.array([c.rule for c in checks], pa.string()).take(pa.array(first))
+        cols = pa.array([c.column for c in checks], pa.string()).take(pa.array(first))
+        bad_vals = {c.name: coerced.column(c.name).take(pa.array(idx)) for c in contract.columns}
+        reasons = _reasons(checks, first, bad_raw, bad_vals)
+        bad = bad_raw
+        for name, arr in zip(RULE_COLUMNS, (rule_names, rules_list, reasons, cols,
+                                            pa.array(idx, pa.int64())), strict=True):
+            if name in bad.column_names:
+                bad = bad.drop_columns([name])
+            bad = bad.append_column(name, arr)
+    result = CheckResult(contract.name, good, bad, n, drift, contract.max_bad_share,
+                         failures=failures)
+    if ctx is not None:
+        run_id = run_id or getattr(ctx, "run_id", None)
+        task_key = task_key or getattr(ctx, "key", None)
+    if quarantine is not None and bad.num_rows:
+        from datamill.quality.quarantine import Quarantine
+
+        q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
+        result.quarantine_path = q.write(bad, source=source or contract.name, run_id=run_id,
+                                         task_key=task_key)
+    if ctx is not None:
+        ctx.metric("rows_checked", n)
+        ctx.metric("rows_rejected", result.bad_rows)
+        ctx.metric("error_rate", result.error_rate)
+    return result
+
+
+def _np(m: Any) -> np.ndarray:
+    if isinstance(m, np.ndarray):
+        return m
+    arr = m.combine_chunks() if isinstance(m, pa.ChunkedArray) else m
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _empty_bad(table: pa.Table) -> pa.Table:
+    empty = table.schema.empty_table()
+    for name, t in zip(RULE_COLUMNS, (pa.string(), pa.list_(pa.string()), pa.string(),
+                                      pa.string(), pa.int64()), strict=True):
+        if name in empty.column_names:
+            empty = empty.drop_columns([name])
+        empty = empty.append_column(name, pa.array([], t))
+    return empty
+
+
+def _expressions(contract: Contract, coerced: pa.Table) -> list[Any]:
+    """One failure mask per rule, evaluated by DuckDB over the coerced batch."""
+    con = _connect()
+    con.register("batch", coerced.select(contract.schema.names))
+    sel = ", ".join(f"(({r.expr}) IS FALSE) AS r{i}" for i, r in enumerate(contract.rules))
+    try:
+        out = con.sql(f"SELECT {sel} FROM batch").to_arrow_table()
+    except Exception as exc:  # noqa: BLE001 - a run-time error in a rule (e.g. a bad cast)
+        raise UsageError(f"contract {contract.name!r}: a rule failed to evaluate: "
+                         f"{str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    masks = []
+    for i in range(len(contract.rules)):
+        m = out.column(f"r{i}")
+        masks.append(m if pc.any(m).as_py() else None)
+    return masks
+

@@ -8,7 +8,8 @@ from typing import Any
 from datamill.errors import UsageError
 from datamill.io.url import Location
 
-FAMILIES = {"file": "datamill.io.files", "sql": "datamill.io.sql"}
+FAMILIES = {"file": "datamill.io.files", "sql": "datamill.io.sql",
+            "http": "datamill.io.http", "https": "datamill.io.http"}
 
 
 def connector_for(loc: Location) -> Any:

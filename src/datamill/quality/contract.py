@@ -189,7 +189,7 @@ def load_contract(source: str | Path | dict[str, Any] | Contract) -> Contract:
 # -- expressions -------------------------------------------------------------------------
 
 _SAFE_CLASSES = {"COLUMN_REF", "CONSTANT", "COMPARISON", "CONJUNCTION", "OPERATOR", "FUNCTION",
-                 "CASE", "CAST", "BETWEEN"}
+                 "CASE", "CAST", "BETWEEN", "TYPE"}
 _BAD_FUNCS = re.compile(r"^(read_|getenv|current_setting|nextval|currval|setseed|random|"
                         r"query|sql_|glob|load|install)", re.I)
 
@@ -317,9 +317,18 @@ def _prefilter(text: pa.Array, col: Column) -> pa.Array | None:
         pat = _DATE_RE + ("$" if t == "date" else _TIME_RE + "(" + _OFFSET_RE[:-1] + ")?$")
         ok = pc.match_substring_regex(text, pat)
         # the calendar: '2024-02-30' has the right shape but no such day
-        head = pc.if_else(ok, pc.utf8_slice_codeunits(text, 0, 10), pa.scalar(None, text.type))
-        d = pc.strptime(head, "%Y-%m-%d", "s", error_is_null=True)
-        same = pc.equal(pc.strftime(d, "%Y-%m-%d"), head)
+        shaped = pc.if_else(ok, text, pa.scalar(None, text.type))
+        year = pc.cast(pc.utf8_slice_codeunits(shaped, 0, 4), pa.int32())
+        month = pc.cast(pc.utf8_slice_codeunits(shaped, 5, 7), pa.int32())
+        day = pc.cast(pc.utf8_slice_codeunits(shaped, 8, 10), pa.int32())
+        month_ok = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
+        m0 = pc.if_else(month_ok, pc.subtract(month, 1), 0)
+        dim = pa.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int32()).take(m0)
+        leap = pc.and_(pc.equal(pc.bit_wise_and(year, 3), 0),
+                       pc.or_(pc.not_equal(pc.remainder(year, 100), 0),
+                              pc.equal(pc.remainder(year, 400), 0)))
+        dim = pc.add(dim, pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int32()))
+        same = pc.and_(month_ok, pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, dim)))
         return pc.fill_null(pc.and_kleene(ok, same), False)
     return None
 
@@ -542,7 +551,7 @@ def _column_masks(raw: pa.Array, col: Column, treat_nullable: bool) -> tuple[pa.
         ok = pc.is_in(values, pa.array(col.allowed, values.type))
         masks.append(pc.and_(pc.invert(ok), pc.is_valid(values)))
     if col.regex:
-        masks.append(pc.invert(pc.fill_null(pc.match_substring_regex(values, col.regex), True)))
+        masks.append(pc.invert(pc.fill_null(pc.match_substring_regex(values, f"^(?:{col.regex})$"), True)))
     if col.unique:
         masks.append(None)  # filled in over the whole table
     return values, [m if m is None or pc.any(m).as_py() else None for m in masks]

@@ -87,11 +87,10 @@ def infer(data: Any, name: str | None = None, *, sample_rows: int = 100_000) -> 
         values = arr if kind in ("str", "binary") or not _is_text(arr.type) \
             else _convert_text(arr, col)
         present = values.drop_null()
-        if kind == "float":
-            present = present.filter(pc.is_finite(present))
+        has_nan = kind == "float" and bool(pc.any(pc.invert(pc.is_finite(present))).as_py())
         n = len(present)
         distinct = pc.count_distinct(present).as_py() if n else 0
-        if kind in ("int", "float") and n:
+        if kind in ("int", "float") and n and not has_nan:  # NaN is out of any range
             mm = pc.min_max(present).as_py()
             lo, hi = mm["min"], mm["max"]
             slack = max((hi - lo) * SLACK, 1 if kind == "int" else abs(hi) * SLACK)

@@ -150,6 +150,18 @@ class Handler(BaseHTTPRequestHandler):
                 for r in rows:
                     r["extra"] = 1
             return self.send(200, rows if page <= 3 else [])
+        if path == "/gzip":
+            import gzip
+
+            assert "gzip" in self.headers.get("Accept-Encoding", "")
+            return self.send(200, gzip.compress(json.dumps(RECORDS).encode()),
+                             headers={"Content-Encoding": "gzip"})
+        if path == "/redirect":
+            return self.send(302, b"", headers={"Location": "/offset?limit=2000"})
+        if path == "/crosshost":  # the next page lives on another host name
+            port = self.headers["Host"].rsplit(":", 1)[1]
+            return self.send(200, RECORDS[:5], headers={
+                "Link": f'<http://localhost:{port}/auth/bearer>; rel="next"'})
         if path == "/notfound":
             return self.send(404, {"error": "no such thing"})
         return self.send(404, {"error": "unknown path"})
@@ -199,7 +211,7 @@ def test_page_pagination_stops_at_the_total(server):
     batches = list(src.batches(batch_size=400))
     assert [b.num_rows for b in batches] == [400, 400, 400, 34]
     assert sum((b.column("id").to_pylist() for b in batches), []) == IDS
-    assert STATE.hits["/page_total"] == 3 and src.pages == 3 and src.connections_opened == 1
+    assert STATE.hits["/page_total"] == 3 and src.page_count == 3 and src.connections_opened == 1
 
 
 def test_offset_cursor_and_link_pagination(server):
@@ -208,6 +220,8 @@ def test_offset_cursor_and_link_pagination(server):
     assert ids(io.read(f"{server}/link", pagination="link")) == IDS
     assert ids(io.read(f"{server}/link")) == IDS  # auto: follows a Link header when present
     assert ids(io.read(f"{server}/link", pagination="none")) == IDS[:300]
+    assert ids(io.read(f"{server}/gzip")) == IDS
+    assert ids(io.read(f"{server}/redirect")) == IDS
 
 
 def test_flatten_columns_and_query_params(server):
@@ -270,6 +284,8 @@ def test_auth_failure_is_not_retried_and_hides_the_secret(server, monkeypatch):
     with pytest.raises(HttpAuthError) as err:  # key in the query string: hidden in the URL
         io.read(f"{server}/auth/key", api_key_param="wrong_param", token_env="SHOP_TOKEN")
     assert TOKEN not in str(err.value) and "***" in str(err.value)
+    with pytest.raises(HttpAuthError, match="401"):  # the token is not sent to another host
+        io.read(f"{server}/crosshost", token_env="SHOP_TOKEN")
     monkeypatch.delenv("SHOP_TOKEN")
     with pytest.raises(UsageError, match="SHOP_TOKEN"):
         io.read(f"{server}/auth/bearer", token_env="SHOP_TOKEN")

@@ -204,6 +204,8 @@ class _Client:
         self.connections_opened = 0
         self.requests = 0
         self._next_at = 0.0
+        self.origin: str | None = None  # credentials go only to the first request's host
+        self.secret_headers: set[str] = set()
 
     def close(self) -> None:
         for conn in self.conns.values():
@@ -245,6 +247,10 @@ class _Client:
             if parts.query:
                 target += "?" + parts.query
             headers = dict(self.headers)
+            if self.origin is None:
+                self.origin = parts.netloc
+            elif parts.netloc != self.origin:  # a redirect or Link to another host
+                headers = {k: v for k, v in headers.items() if k not in self.secret_headers}
             if self.compress:
                 headers.setdefault("Accept-Encoding", "gzip, deflate")
             self._throttle()
@@ -331,7 +337,7 @@ class _Client:
 class HttpSource:
     """The records of a JSON REST API listing, page after page, as Arrow record batches.
 
-    After reading: ``pages`` (pages read), ``records`` (records read), ``max_watermark``
+    After reading: ``page_count`` (pages read), ``records`` (records read), ``max_watermark``
     (largest ``watermark_field`` value seen, or ``since`` when nothing new arrived),
     ``connections_opened``, ``requests`` (including retries)."""
 
@@ -424,13 +430,15 @@ class HttpSource:
                          start_offset=_num(o.get("start_offset"), 0, int))
         self._paging = (style, page_opts)
         Paginator(style, url, params, page_opts)  # validate now, not at the first read
+        self._secret_headers = {k for k in headers if k == "Authorization"
+                                or k == str(o.get("api_key_header") or "X-API-Key")}
         self._client_args = dict(
             headers=headers, timeout=_num(o.get("timeout"), 30.0),
             rate_limit=_num(o.get("rate_limit"), None), max_retries=_num(o.get("max_retries"), 5, int),
             backoff=_num(o.get("backoff"), 0.5), max_backoff=_num(o.get("max_backoff"), 30.0),
             max_retry_after=_num(o.get("max_retry_after"), 300.0),
             compress=_bool(o.get("compress"), True), redact=self.redact, auth_hint=hint)
-        self.pages = 0
+        self.page_count = 0
         self.records = 0
         self.requests = 0
         self.connections_opened = 0
@@ -459,11 +467,15 @@ class HttpSource:
     def schema(self) -> Any | None:
         return self._schema
 
-    def pages_of_records(self) -> Iterator[list[Any]]:
-        """The decoded records of each page, in order (mainly for tests and custom use)."""
+    def pages(self) -> Iterator[tuple[int, Any]]:
+        """``(number of records, Arrow table or None)`` of each page, in order.
+
+        Decoding, conversion to Arrow and freeing the Python records happen with the cyclic
+        GC paused, so it never walks the page's millions of short-lived objects."""
         style, page_opts = self._paging
         pager = Paginator(style, self.url, self.params, page_opts)
         client = _Client(**self._client_args)
+        client.secret_headers = self._secret_headers
         req: Request | None = pager.first()
         page = 0
         try:
@@ -475,13 +487,18 @@ class HttpSource:
                     break
                 full = _with_query(req.url, req.params)
                 _, headers, body = client.get(full, page)
-                data = self._parse(body, headers, full, page)
-                records = self._records(data, full, page)
-                self.pages += 1
-                self.records += len(records)
-                log.debug("page %d of %s: %d records", page, self.display, len(records))
-                yield records
-                req = pager.next(req, records, data, headers)
+                with _no_gc():
+                    data = self._parse(body, headers, full, page)
+                    records = self._records(data, full, page)
+                    count = len(records)
+                    table = self._page_table(records, page) if count else None
+                    nxt = pager.next(req, records, data, headers)
+                    del data, records, body
+                self.page_count += 1
+                self.records += count
+                log.debug("page %d of %s: %d records", page, self.display, count)
+                yield count, table
+                req = nxt
         finally:
             self.requests += client.requests
             self.connections_opened += client.connections_opened
@@ -495,11 +512,11 @@ class HttpSource:
         size = self.batch_size or batch_size
         pending: list[Any] = []
         rows = 0
-        for page, records in enumerate(self.pages_of_records(), start=1):
-            if not records:
+        for count, table in self.pages():
+            if not count:
                 continue
-            pending.append(self._page_table(records, page))
-            rows += len(records)
+            pending.append(table)
+            rows += count
             while rows >= size:
                 table = _concat(pending)
                 head, rest = table.slice(0, size), table.slice(size)
@@ -525,8 +542,7 @@ class HttpSource:
                 f"{text[:SNIPPET]!r}; check the URL (an HTML page is often a login or error "
                 "page)"), self.redact(url), 200, page)
         try:
-            with _no_gc():
-                return json.loads(body)
+            return json.loads(body)
         except ValueError as exc:
             pos = getattr(exc, "pos", None)
             truncated = pos is not None and pos >= len(body.rstrip()) - 1
@@ -566,8 +582,7 @@ class HttpSource:
         import pyarrow as pa
 
         try:
-            with _no_gc():
-                arr = pa.array(records)
+            arr = pa.array(records)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return self._columnwise(records, page)
         if pa.types.is_struct(arr.type):

@@ -105,6 +105,11 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'datamill.transform' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"datamill.transform.{mod}"), name)
-    globals()[name] = value
-    return value
+    module = importlib.import_module(f"datamill.transform.{mod}")
+    # Bind every public name of that module now: importing ``datamill.transform.sql``
+    # (or ``.join``) sets the package attribute of that name to the submodule, which must
+    # not shadow the function of the same name.
+    for n, m in _LAZY.items():
+        if m == mod:
+            globals()[n] = getattr(module, n)
+    return globals()[name]

@@ -56,7 +56,13 @@ def back(df: pl.DataFrame, kind: str) -> Any:
     if kind == "polars":
         return df
     if kind == "pandas":
-        return df.to_pandas()
+        out = df.to_pandas()
+        # integers and booleans with nulls stay integers and booleans (pandas' nullable
+        # dtypes) instead of turning into float / object
+        for c, t in df.schema.items():
+            if (t.is_integer() or t == pl.Boolean) and df[c].null_count():
+                out[c] = out[c].astype("boolean" if t == pl.Boolean else str(t))
+        return out
     if kind == "arrow":
         return df.to_arrow()
     raise UsageError(f"output must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -215,4 +215,22 @@ def _read(path_or_query: str | Path) -> tuple[str, str | None, str]:
     return text, default, doc
 
 
+def _callable_module() -> None:
+    """Make this module callable as ``sql()``.
+
+    ``import datamill.transform.sql`` binds the package attribute ``sql`` to this module,
+    shadowing the function ``datamill.transform.sql``; calling the module keeps working.
+    """
+    import sys
+    import types
+
+    class _Module(types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return sql(*args, **kwargs)
+
+    sys.modules[__name__].__class__ = _Module
+
+
+_callable_module()
+
 __all__ = ["SqlQuery", "referenced_tables", "sql", "sql_task"]

@@ -73,9 +73,18 @@ def write(url: str, data: Any, *, mode: str = "append", key: list[str] | str | N
         raise UsageError("mode='merge' needs key columns (key=['id'])")
     loc = parse_url(url, **options)
     sink = connector_for(loc).open_sink(loc)
-    report = sink.write(to_batches(data), mode=mode, key=keys or None, load_id=load_id)
+    seen: list[Any] = []
+
+    def tap(batches: Iterable[Any]) -> Iterator[Any]:
+        for b in batches:
+            if not seen:
+                seen.append(b.schema)
+            yield b
+
+    report = sink.write(tap(to_batches(data)), mode=mode, key=keys or None, load_id=load_id)
     if ctx is not None:
-        ctx.record_output(loc.dataset, rows=report.rows)
+        ctx.record_output(loc.dataset, schema=_schema_json(seen[0] if seen else None),
+                          rows=report.rows)
     return report
 
 

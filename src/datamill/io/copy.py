@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from datamill.core.task import Context
 from datamill.errors import UsageError
 
 
@@ -51,12 +52,20 @@ class CopyReport:
 
 
 def copy_pipeline_name(source: str, dest: str) -> str:
-    """A stable pipeline name per (source, dest) pair: it keys runs and the watermark."""
+    """A stable, readable pipeline name per (source, dest) pair: it keys the copy's runs
+    and its watermark (``copy_orders_to_warehouse_3f9a1c``)."""
+    import re
+
     from datamill.io.url import redact_url
 
+    def stem(url: str) -> str:
+        tail = url.rsplit("#", 1)[-1] if "#" in url else url.rstrip("/").rsplit("/", 1)[-1]
+        tail = tail.split("?")[0].split(".")[0] if "#" not in url else tail.split("?")[0]
+        return re.sub(r"[^A-Za-z0-9]+", "_", tail).strip("_")[:24] or "data"
+
     digest = hashlib.blake2b(f"{redact_url(source)}\n{redact_url(dest)}".encode(),
-                             digest_size=5).hexdigest()
-    return f"copy-{digest}"
+                             digest_size=3).hexdigest()
+    return f"copy_{stem(source)}_to_{stem(dest)}_{digest}"
 
 
 def copy(
@@ -74,17 +83,20 @@ def copy(
 ) -> CopyReport:
     """Copy ``source`` to ``dest`` (any two connector locations) and report what happened."""
     import datamill
-    from datamill.io.api import read_batches, write
-    from datamill.io.url import parse_url
+    from datamill.io.api import parse_url, read_batches, write
 
     src_loc, dst_loc = parse_url(source), parse_url(dest)  # bad URLs fail before a run
+    if src_loc.family == "file":
+        from datamill.io.registry import connector_for
+
+        connector_for(src_loc).open_source(src_loc)  # a missing file is bad usage (exit 2)
     if mode == "merge" and not key:
         raise UsageError("--mode merge needs --key COLUMNS")
     checker = _load_contract(contract) if contract is not None else None
     report = CopyReport(src_loc.display, dst_loc.display)
     name = copy_pipeline_name(source, dest)
 
-    def copy_data(ctx: datamill.Context) -> dict[str, Any]:
+    def copy_data(ctx: Context) -> dict[str, Any]:
         t0 = time.perf_counter()
         since = ctx.get_state("watermark") if incremental else None
         opts: dict[str, Any] = {}
@@ -117,7 +129,7 @@ def copy(
                     yield batch
 
         result = write(dest, good_batches(), mode=mode, key=key, ctx=ctx,
-                       load_id=f"{ctx.run_id}:{ctx.attempt}")
+                       load_id=ctx.run_id)  # a resumed copy is recognised, not loaded twice
         written_batches = result.rows
         if incremental and watermark is not None:
             ctx.set_state("watermark", _jsonable(watermark))

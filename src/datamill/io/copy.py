@@ -100,7 +100,8 @@ def copy(
         t0 = time.perf_counter()
         since = ctx.get_state("watermark") if incremental else None
         opts: dict[str, Any] = {}
-        if incremental:
+        native = src_loc.family == "sql"  # databases filter on the server; others here
+        if incremental and native:
             opts["incremental"] = incremental
             if since is not None:
                 opts["since"] = since
@@ -112,6 +113,8 @@ def copy(
         def good_batches() -> Any:
             nonlocal read, quarantined, watermark
             for batch in stream:
+                if incremental and since is not None and not native:
+                    batch = _newer_than(batch, incremental, since)
                 read += batch.num_rows
                 if incremental and batch.num_rows and incremental in batch.schema.names:
                     import pyarrow.compute as pc
@@ -156,6 +159,23 @@ def copy(
         t = result.tasks.get("copy")
         report.error = t.error if t else result.error
     return report
+
+
+def _newer_than(batch: Any, column: str, since: Any) -> Any:
+    """Rows of ``batch`` whose ``column`` is above the saved watermark."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column not in batch.schema.names:
+        raise UsageError(f"--incremental {column!r}: the source has no such column "
+                         f"(columns: {', '.join(batch.schema.names)})")
+    col = batch.column(column)
+    bound = pa.scalar(since)
+    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        bound = pc.cast(pa.scalar(str(since)), pa.timestamp("us")) if pa.types.is_timestamp(
+            col.type) else pa.scalar(__import__("datetime").date.fromisoformat(str(since)[:10]))
+        bound = pc.cast(bound, col.type) if pa.types.is_timestamp(col.type) else bound
+    return batch.filter(pc.greater(col, bound))
 
 
 def _jsonable(value: Any) -> Any:

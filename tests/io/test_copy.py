@@ -63,3 +63,41 @@ def test_copy_cli_summary_and_errors(project):
     r = subprocess.run([*DATAMILL, "copy", "orders.csv", "out/o.parquet", "--mode", "merge"],
                        cwd=project, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--key" in r.stderr
+
+
+CONTRACT = """
+name: orders
+columns:
+  id: {type: int, nullable: false}
+  day: {type: date}
+  amount: {type: float, min: 0}
+max_bad_share: 0.7
+"""
+
+
+def test_copy_with_contract_quarantines_bad_rows(project):
+    pacsv.write_csv(pa.table({"id": [1, 2, 3, 4, 5],
+                              "day": ["2026-06-01", "2024-02-30", "2026-06-03", "soon", "2026-06-05"],
+                              "amount": [1.0, 2.0, -3.0, 4.0, 5.0]}), project / "orders.csv")
+    (project / "orders.yaml").write_text(CONTRACT)
+    rep = copy("orders.csv", "clean/orders.parquet", contract="orders.yaml", handle_signals=False)
+    assert rep.state == "succeeded", rep.error
+    assert (rep.rows_read, rep.rows_written, rep.rows_quarantined) == (5, 2, 3)
+    good = pq.read_table(project / "clean" / "orders.parquet")
+    assert sorted(good.column("id").to_pylist()) == [1, 5]
+    from datamill.quality import read_quarantine
+
+    bad = read_quarantine(project / ".datamill" / "artifacts", source="orders")
+    reasons = {r["id"]: r["_dm_rule"] for r in bad.to_pylist()}
+    assert set(reasons) == {2, 3, 4} and reasons[2] == "type" and reasons[4] == "type"
+    assert reasons[3] != "type"  # the negative amount fails its range rule
+    assert all(r["_dm_run_id"] == rep.run_id for r in bad.to_pylist())
+
+
+def test_copy_fails_when_contract_threshold_exceeded(project):
+    pacsv.write_csv(pa.table({"id": [1, 2, 3], "day": ["x", "y", "2026-06-01"],
+                              "amount": [1.0, 2.0, 3.0]}), project / "orders.csv")
+    (project / "orders.yaml").write_text(CONTRACT.replace("0.7", "0.1"))
+    rep = copy("orders.csv", "clean/orders.parquet", contract="orders.yaml", handle_signals=False)
+    assert rep.state == "failed" and "FAILED" in rep.error
+    assert not (project / "clean" / "orders.parquet").exists()  # nothing partial written

@@ -125,6 +125,8 @@ def copy(
                 if checker is not None:
                     good, bad = checker(batch, ctx)
                     quarantined += bad
+                    if good is None:
+                        continue
                     batch = good
                 if on_batch is not None:
                     on_batch(read)
@@ -189,22 +191,23 @@ def _jsonable(value: Any) -> Any:
 def _load_contract(contract: str | Any) -> Callable[[Any, Any], tuple[Any, int]]:
     """A function checking one batch against the contract: (good batch, rejected count).
 
-    Rejected rows are written to the project's quarantine with their rule and reason."""
-    from datamill.quality import check, load_contract
-    from datamill.quality.quarantine import Quarantine
+    Rejected rows are written to quarantine (``<artifacts>/quarantine/<dataset>/``) with
+    their rule and reason. Uniqueness is checked within each batch (``--batch-size``)."""
+    from datamill.quality import Quarantine, check, load_contract
 
-    c = load_contract(contract) if isinstance(contract, str) else contract
+    c = load_contract(contract)
 
     def run_check(batch: Any, ctx: Any) -> tuple[Any, int]:
         import pyarrow as pa
 
-        res = check(c, pa.Table.from_batches([batch]), ctx=ctx)
-        if res.bad is not None and res.bad.num_rows:
-            Quarantine.for_context(ctx).write(res.bad, source=c.name, run_id=ctx.run_id,
-                                              task=ctx.key)
+        store = getattr(ctx, "_artifacts", None)
+        if store is None or not store.is_local:
+            raise UsageError("copy --contract needs a local artifact store for the quarantine")
+        res = check(c, pa.Table.from_batches([batch]), ctx=ctx, quarantine=Quarantine(store.root),
+                    source=c.name, run_id=ctx.run_id, task_key=ctx.key)
         if not res.passed:
-            raise UsageError(f"contract {c.name!r} failed: {res.summary}")
-        good = res.good.combine_chunks().to_batches()
-        return (good[0] if good else batch.slice(0, 0)), (res.bad.num_rows if res.bad is not None else 0)
+            raise UsageError(res.summary())
+        good = res.good.combine_chunks()
+        return (good.to_batches()[0] if good.num_rows else None), res.bad_rows
 
     return run_check

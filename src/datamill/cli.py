@@ -294,6 +294,75 @@ def gc(obj: dict[str, Any], keep_last: int | None, older_than: str | None, pipel
     run_gc(_project(obj["project_dir"]), keep_last, older_than, pipeline, dry_run, as_json)
 
 
+# -- contracts ----------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def contract() -> None:
+    """Data contracts: draft one from a sample, check data against one."""
+
+
+def _sample(source: str, rows: int) -> Any:
+    import pyarrow as pa
+
+    from datamill.io.api import read_batches
+
+    batches, n = [], 0
+    for b in read_batches(source, batch_size=min(rows, 100_000)):
+        batches.append(b)
+        n += b.num_rows
+        if n >= rows:
+            break
+    if not batches:
+        raise UsageError(f"{source}: no rows to look at")
+    return pa.Table.from_batches(batches).slice(0, rows)
+
+
+@contract.command("infer")
+@click.argument("source")
+@click.option("--name", default=None, help="The contract's name (default: from SOURCE).")
+@click.option("--sample", type=click.IntRange(1, None), default=100_000, show_default=True,
+              help="Rows to look at.")
+@click.option("-o", "--output", metavar="FILE", help="Write the YAML draft to FILE.")
+def contract_infer(source: str, name: str | None, sample: int, output: str | None) -> None:
+    """Draft a contract (YAML) from a sample of SOURCE, for a person to edit."""
+    from datamill.quality import infer
+
+    stem = Path(source.split("#")[-1].split("?")[0]).stem or "dataset"
+    draft = infer(_sample(source, sample), name=name or stem, sample_rows=sample)
+    text = draft.to_yaml()
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}: review it before use (ranges and allowed values come from "
+                   "the sample)", err=True)
+    else:
+        click.echo(text)
+
+
+@contract.command("check")
+@click.argument("source")
+@click.argument("contract_file", metavar="CONTRACT")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def contract_check(source: str, contract_file: str, as_json: bool) -> None:
+    """Check SOURCE against CONTRACT without writing anything: counts per rule, drift."""
+    import pyarrow as pa
+
+    from datamill.io.api import read_batches
+    from datamill.quality import check, load_contract
+
+    c = load_contract(contract_file)
+    batches = list(read_batches(source))
+    table = pa.Table.from_batches(batches) if batches else pa.table({})
+    res = check(c, table)
+    if as_json:
+        _echo_json(res.to_dict())
+    else:
+        click.echo(res.summary())
+        for rule, n in sorted(res.failures.items(), key=lambda kv: -kv[1]):
+            click.echo(f"  {rule}: {n:,} rows")
+    sys.exit(0 if res.passed else 1)
+
+
 # -- catalogue ----------------------------------------------------------------------------
 
 

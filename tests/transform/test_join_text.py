@@ -102,7 +102,7 @@ def test_join_and_lookup():
     dup = pd.DataFrame({"customer_id": [1, 1], "name": ["a", "b"]})
     with pytest.raises(UsageError, match="duplicate keys"):
         lookup(ORDERS, dup, on="customer_id")
-    with pytest.raises(UsageError, match=r"lookup \(reference\): unknown column 'id'"):
+    with pytest.raises(UsageError, match=r"lookup \(table\): unknown column 'id'; available columns: 'customer_id', 'ts'"):
         lookup(ORDERS, names, on="id")
 
 

@@ -201,16 +201,12 @@ TYPES = {
     "datetime_tz": pl.Datetime("us", "UTC"),
 }
 
-#: Formats tried, in order, for ``datetime`` (naive) text; the first that parses wins.
-DATETIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
-)
-#: Formats tried for ``datetime_tz`` text (an offset or ``Z`` is required; result in UTC).
-DATETIME_TZ_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M%z",
-)
+#: Text accepted as ``datetime`` (naive) by default: ISO 8601 date, optional time after a
+#: space or ``T`` (``HH:MM``, ``HH:MM:SS``, fractions up to nanoseconds).
+DATETIME_PATTERN = r"^(\d{4}-\d{1,2}-\d{1,2})(?:[ T](\d{1,2}:\d{2})(:\d{2})?(\.\d{1,9})?)?$"
+#: Text accepted as ``datetime_tz``: the same with a required ``Z`` or ``+HH:MM`` offset.
+DATETIME_TZ_PATTERN = (r"^(\d{4}-\d{1,2}-\d{1,2})[ T](\d{1,2}:\d{2})(:\d{2})?(\.\d{1,9})?"
+                       r" ?(Z|z|[+-]\d{2}:?\d{2})$")
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
@@ -232,7 +228,9 @@ def coerce(table: Any, types: Mapping[str, str], *, formats: Mapping[str, str] |
     check_columns(df, list(types), "coerce")
     formats = dict(formats or {})
     check_columns(df, list(formats), "coerce(formats=)")
-    converted, bad_flags, reasons = [], [], []
+    names = list(types)
+    tmp = {c: f"{c}\0new" for c in names}
+    converted = []
     for c, tname in types.items():
         t = TYPES.get(str(tname).lower())
         if t is None:
@@ -241,29 +239,41 @@ def coerce(table: Any, types: Mapping[str, str], *, formats: Mapping[str, str] |
         src = pl.col(c)
         if df.schema[c] == pl.String and empty_as_null:
             src = pl.when(src.str.strip_chars() == "").then(None).otherwise(src)
-        out = _convert(src, df.schema[c], t, formats.get(c))
-        bad = src.is_not_null() & out.is_null()
-        converted.append(out.alias(c))
-        bad_flags.append(bad.alias(f"{c}\0bad"))
-        reasons.append(pl.when(bad).then(
-            pl.format("{}: {} is not a valid {}", pl.lit(c), _quoted(pl.col(c)), pl.lit(str(tname)))
-        ))
-    names = list(types)
-    tmp = [f"{n}\0new" for n in names]
-    any_bad = pl.any_horizontal(bad_flags) if bad_flags else pl.lit(False)
-    marked = df.with_columns(
-        *[e.alias(t) for e, t in zip(converted, tmp, strict=True)],
-        any_bad.alias("\0bad"),
-        pl.concat_str([pl.when(b).then(pl.lit(n)) for b, n in zip(bad_flags, names, strict=True)]
+        converted.append(_convert(src, df.schema[c], t, formats.get(c)).alias(tmp[c]))
+    marked = df.with_columns(converted)
+    bad = {c: pl.col(c).is_not_null() & pl.col(tmp[c]).is_null() for c in names}
+    if empty_as_null:
+        bad = {c: b & (pl.col(c).str.strip_chars() != "") if df.schema[c] == pl.String else b
+               for c, b in bad.items()}
+    marked = marked.with_columns(
+        (pl.any_horizontal(list(bad.values())) if bad else pl.lit(False)).alias("\0bad"))
+    good = (marked.filter(~pl.col("\0bad")).drop(names).rename({v: k for k, v in tmp.items()})
+            .select(df.columns))
+    rejected = marked.filter(pl.col("\0bad")).with_columns(
+        pl.concat_str([pl.when(b).then(pl.lit(c)) for c, b in bad.items()]
                       or [pl.lit(None, pl.String)], separator=",", ignore_nulls=True)
         .alias("_dm_column"),
-        pl.concat_str(reasons or [pl.lit(None, pl.String)], separator="; ", ignore_nulls=True)
-        .alias("_dm_reason"),
-    )
-    good = (marked.filter(~pl.col("\0bad")).drop(names).rename(dict(zip(tmp, names, strict=True)))
-            .select(df.columns))
-    rejected = marked.filter(pl.col("\0bad")).drop([*tmp, "\0bad"])
+        pl.concat_str([pl.when(b).then(pl.format("{}: {} is not a valid {}", pl.lit(c),
+                                                 _quoted(pl.col(c)), pl.lit(str(types[c]))))
+                       for c, b in bad.items()] or [pl.lit(None, pl.String)],
+                      separator="; ", ignore_nulls=True).alias("_dm_reason"),
+    ).drop([*tmp.values(), "\0bad"])
     return back(good, kind), back(rejected, kind)
+
+
+def _iso_datetime(s: pl.Expr, with_tz: bool) -> pl.Expr:
+    """Parse ISO 8601 text strictly in one pass: rewrite each value to the one full form
+    ``YYYY-MM-DD HH:MM:SS.f`` (plus offset), then parse that with one format, so invalid
+    dates (Feb 30, month 13, hour 25) fail instead of being guessed at."""
+    g = s.str.extract_groups(DATETIME_TZ_PATTERN if with_tz else DATETIME_PATTERN)
+    parts = [g.struct.field("1"), pl.lit(" "), g.struct.field("2").fill_null("00:00"),
+             g.struct.field("3").fill_null(":00"), g.struct.field("4").fill_null(".0")]
+    if with_tz:
+        parts.append(g.struct.field("5").str.replace(r"^[Zz]$", "+00:00"))
+        return pl.concat_str(parts).str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", time_unit="us",
+                                                    time_zone="UTC", strict=False)
+    return pl.concat_str(parts).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us",
+                                                strict=False)
 
 
 def _quoted(x: pl.Expr) -> pl.Expr:
@@ -288,14 +298,11 @@ def _convert(x: pl.Expr, src: pl.DataType, t: pl.DataType, fmt: str | None) -> p
                     .when(low.is_in(_FALSE)).then(False).otherwise(None))
         if t == pl.Date:
             return s.str.to_date(fmt or "%Y-%m-%d", strict=False)
-        if isinstance(t, pl.Datetime) and t.time_zone is None:
-            fmts = [fmt] if fmt else DATETIME_FORMATS
-            return pl.coalesce([s.str.to_datetime(f, time_unit="us", strict=False) for f in fmts])
         if isinstance(t, pl.Datetime):
-            z = s.str.replace(r"(?i)z$", "+00:00")
-            fmts = [fmt] if fmt else DATETIME_TZ_FORMATS
-            return pl.coalesce([z.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False)
-                                for f in fmts])
+            if fmt:
+                tz = "UTC" if t.time_zone else None
+                return s.str.to_datetime(fmt, time_unit="us", time_zone=tz, strict=False)
+            return _iso_datetime(s, t.time_zone is not None)
     if t == pl.String:
         return x.cast(pl.String)
     if src.is_float() and t.is_integer():
@@ -450,6 +457,6 @@ class Clipper(Fitted):
 
 
 __all__ = [
-    "DATETIME_FORMATS", "DATETIME_TZ_FORMATS", "Clipper", "Imputer", "clip_outliers", "coerce",
+    "DATETIME_PATTERN", "DATETIME_TZ_PATTERN", "Clipper", "Imputer", "clip_outliers", "coerce",
     "dedupe", "drop_nulls", "fill_nulls", "flag_nulls", "flag_outliers", "normalize_text",
 ]

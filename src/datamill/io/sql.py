@@ -290,16 +290,18 @@ class SqlSink:
         elif arrow is not None:  # merge
             stage, rows = d.stage(arrow, stream)
             kcols = ", ".join(d.q(k) for k in keys)
-            dups = d.fetchall(f"SELECT {kcols}, COUNT(*) FROM {stage} GROUP BY {kcols} "
-                              "HAVING COUNT(*) > 1 LIMIT 5")
+            dups = [] if d.checks_duplicates else d.fetchall(
+                f"SELECT {kcols}, COUNT(*) FROM {stage} GROUP BY {kcols} HAVING COUNT(*) > 1 LIMIT 5")
             if dups:
                 shown = "; ".join(", ".join(f"{k}={v!r}" for k, v in zip(keys, r, strict=False))
                                   for r in dups)
-                raise UsageError(
-                    f"merge into {loc.display}: the data holds the same key more than once "
-                    f"({shown}); deduplicate it first (keep the row you want per key)")
-            cols = list(arrow.names)
-            d.execute(d.upsert_sql(target, stage, cols, keys)).close()
+                raise _duplicate_keys(loc, keys, f" ({shown})")
+            try:
+                d.execute(d.upsert_sql(target, stage, list(arrow.names), keys)).close()
+            except Exception as exc:
+                if "second time" in str(exc) or "21000" in str(exc):
+                    raise _duplicate_keys(loc, keys, "") from exc
+                raise
             d.drop_stage(stage)
 
         if load_id is not None:
@@ -310,6 +312,12 @@ class SqlSink:
         report.rows = rows
         if added:
             report.details["added_columns"] = added
+
+
+def _duplicate_keys(loc: Location, keys: list[str], shown: str) -> UsageError:
+    return UsageError(f"merge into {loc.display}: the data holds the same key "
+                      f"({', '.join(keys)}) more than once{shown}; deduplicate it first (keep "
+                      "the row you want per key)")
 
 
 def _loads_ddl(d: Dialect, loads: str) -> str:

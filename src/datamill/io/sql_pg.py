@@ -69,7 +69,13 @@ class PgDialect(Dialect):
                      f"({cols})").close()
 
     def upsert_sql(self, target: str, stage: str, cols: list[str], keys: list[str]) -> str:
-        return super().upsert_sql(target, stage, cols, keys).replace(" WHERE true ", " ")
+        sql = super().upsert_sql(target, stage, cols, keys).replace(" WHERE true ", " ")
+        updates = [c for c in cols if c not in keys]
+        if updates:  # rows that did not change are not rewritten (no new row version)
+            old = ", ".join(f"{target}.{self.q(c)}" for c in updates)
+            new = ", ".join(f"excluded.{self.q(c)}" for c in updates)
+            sql += f" WHERE ({old}) IS DISTINCT FROM ({new})"
+        return sql
 
     # --------------------------------------------------------------------- writes
 

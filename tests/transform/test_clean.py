@@ -90,6 +90,18 @@ def test_coerce_types_bool_date_tz_formats_and_numeric_sources():
     assert bad["_dm_column"].to_list() == ["f", "d,z", "b"]
 
 
+def test_rejected_rows_go_straight_to_quarantine(tmp_path):
+    from datamill.quality import Quarantine
+
+    _, bad = coerce(pa.table(RAW), {"qty": "int", "ts": "datetime"})
+    q = Quarantine(tmp_path)
+    assert q.write(bad, source="orders.csv", run_id="r1")
+    back = q.read(source="orders.csv")
+    assert back.num_rows == bad.num_rows
+    assert set(back.column("_dm_rule").to_pylist()) == {"type"}
+    assert "qty: 'abc' is not a valid int" in back.column("_dm_reason").to_pylist()
+
+
 def test_coerce_errors():
     with pytest.raises(UsageError, match=r"unknown column 'nope'; available columns: 'qty', 'ts'"):
         coerce(pl.DataFrame(RAW), {"nope": "int"})

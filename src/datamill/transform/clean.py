@@ -219,7 +219,8 @@ def coerce(table: Any, types: Mapping[str, str], *, formats: Mapping[str, str] |
     (naive) or ``datetime_tz`` (offset required, stored as UTC). Parsing is strict: a value
     that does not parse (``"abc"`` as int, ``"1.5"`` as int, ``"2024-02-30"`` as date) rejects
     its row instead of becoming null. ``good`` holds the clean rows with the new types;
-    ``rejected`` holds the bad rows as they came plus ``_dm_column`` (the failing columns,
+    ``rejected`` holds the bad rows as they came plus ``_dm_rule`` (``"type"``, as in
+    ``datamill.quality``), ``_dm_column`` (the failing columns,
     comma-separated) and ``_dm_reason`` (one reason per failing column, ``"; "``-separated).
     Nulls (and, with ``empty_as_null``, blank strings) are kept as nulls, not rejected.
     ``formats={"ts": "%d/%m/%Y"}`` sets the strptime format of a date/datetime column.
@@ -250,6 +251,7 @@ def coerce(table: Any, types: Mapping[str, str], *, formats: Mapping[str, str] |
     good = (marked.filter(~pl.col("\0bad")).drop(names).rename({v: k for k, v in tmp.items()})
             .select(df.columns))
     rejected = marked.filter(pl.col("\0bad")).with_columns(
+        pl.lit("type").alias("_dm_rule"),
         pl.concat_str([pl.when(b).then(pl.lit(c)) for c, b in bad.items()]
                       or [pl.lit(None, pl.String)], separator=",", ignore_nulls=True)
         .alias("_dm_column"),

@@ -71,6 +71,7 @@ class Dialect:
     name = "?"
     quote_char = '"'
     transactional_ddl = True
+    checks_duplicates = False  # True: the upsert itself fails on a key given twice
 
     def __init__(self, loc: Location):
         from sqlalchemy.engine import make_url

@@ -323,7 +323,14 @@ class ServerInstance:
 
     def _kill_group(self) -> None:
         assert self.proc is not None
-        # Signal the group while the leader is unreaped, so its pgid cannot be reused.
+        # Children that left the group (PostgreSQL backends call setsid) die first, so none
+        # of them can finish a transaction after the "crash"; then the group, while the
+        # leader is unreaped, so its pgid cannot be reused.
+        for child in _descendants(self.proc.pid):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -334,6 +341,28 @@ class ServerInstance:
     def _remove_dir(self) -> None:
         assert self.dir is not None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), deepest first."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out: list[int] = []
+    stack = list(children.get(pid, []))
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack.extend(children.get(p, []))
+    return out[::-1]
 
 
 def _wait_unreaped(pid: int, timeout: float) -> bool:

@@ -101,3 +101,23 @@ def test_copy_fails_when_contract_threshold_exceeded(project):
     rep = copy("orders.csv", "clean/orders.parquet", contract="orders.yaml", handle_signals=False)
     assert rep.state == "failed" and "FAILED" in rep.error
     assert not (project / "clean" / "orders.parquet").exists()  # nothing partial written
+
+
+def test_copy_into_sqlite_merge_and_incremental_out(project):
+    pacsv.write_csv(pa.table({"id": [1, 2, 3], "amount": [1.0, 2.0, 3.0],
+                              "updated": [10, 20, 30]}), project / "a.csv")
+    db = f"sqlite:///{project / 'wh.db'}#orders"
+    assert copy("a.csv", db, mode="merge", key=["id"], handle_signals=False).rows_written == 3
+    pacsv.write_csv(pa.table({"id": [3, 4], "amount": [30.0, 4.0], "updated": [40, 50]}),
+                    project / "b.csv")
+    assert copy("b.csv", db, mode="merge", key=["id"], handle_signals=False).state == "succeeded"
+    import sqlite3
+
+    con = sqlite3.connect(project / "wh.db")
+    rows = con.execute("SELECT id, amount FROM orders ORDER BY id").fetchall()
+    con.close()
+    assert rows == [(1, 1.0), (2, 2.0), (3, 30.0), (4, 4.0)]
+    first = copy(db, "lake/orders/", incremental="updated", handle_signals=False)
+    assert first.rows_read == 4 and first.watermark == 50
+    again = copy(db, "lake/orders/", incremental="updated", handle_signals=False)
+    assert again.rows_read == 0  # nothing newer than the saved watermark

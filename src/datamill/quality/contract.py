@@ -314,23 +314,114 @@ def _prefilter(text: pa.Array, col: Column) -> pa.Array | None:
         return pc.match_substring_regex(text, rf"^[+-]?([0-9]{{1,{whole}}}{frac}|\.[0-9]{{1,{col.scale}}})$"
                                         if col.scale else rf"^[+-]?[0-9]{{1,{whole}}}{frac}$")
     if t in ("date", "datetime") and not col.format:
-        pat = _DATE_RE + ("$" if t == "date" else _TIME_RE + "(" + _OFFSET_RE[:-1] + ")?$")
-        ok = pc.match_substring_regex(text, pat)
-        # the calendar: '2024-02-30' has the right shape but no such day
-        shaped = pc.if_else(ok, text, pa.scalar(None, text.type))
-        year = pc.cast(pc.utf8_slice_codeunits(shaped, 0, 4), pa.int32())
-        month = pc.cast(pc.utf8_slice_codeunits(shaped, 5, 7), pa.int32())
-        day = pc.cast(pc.utf8_slice_codeunits(shaped, 8, 10), pa.int32())
-        month_ok = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
-        m0 = pc.if_else(month_ok, pc.subtract(month, 1), 0)
-        dim = pa.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int32()).take(m0)
-        leap = pc.and_(pc.equal(pc.bit_wise_and(year, 3), 0),
-                       pc.or_(pc.not_equal(pc.remainder(year, 100), 0),
-                              pc.equal(pc.remainder(year, 400), 0)))
-        dim = pc.add(dim, pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int32()))
-        same = pc.and_(month_ok, pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, dim)))
-        return pc.fill_null(pc.and_kleene(ok, same), False)
+        # the common layout (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS) is checked on the raw bytes;
+        # only other layouts (fractions, offsets) go through the regex
+        canon, valid, _ = _iso_bytes(text, 10 if t == "date" else 19)
+        ok = np.zeros(len(text), dtype=bool)
+        ok[canon] = valid
+        rest = np.flatnonzero(~canon & _np(pc.is_valid(text)))
+        if len(rest):
+            ok[rest] = _np(_iso_regex(text.take(pa.array(rest)), t))
+        return pa.array(ok)
     return None
+
+
+def _iso_regex(text: pa.Array, t: str) -> pa.Array:
+    """ISO 8601 shape by regex, then the calendar (no 30 February)."""
+    pat = _DATE_RE + ("$" if t == "date" else _TIME_RE + "(" + _OFFSET_RE[:-1] + ")?$")
+    ok = pc.match_substring_regex(text, pat)
+    # the calendar: '2024-02-30' has the right shape but no such day
+    shaped = pc.if_else(ok, text, pa.scalar(None, text.type))
+    year = pc.cast(pc.utf8_slice_codeunits(shaped, 0, 4), pa.int32())
+    month = pc.cast(pc.utf8_slice_codeunits(shaped, 5, 7), pa.int32())
+    day = pc.cast(pc.utf8_slice_codeunits(shaped, 8, 10), pa.int32())
+    month_ok = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
+    m0 = pc.if_else(month_ok, pc.subtract(month, 1), 0)
+    dim = pa.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int32()).take(m0)
+    leap = pc.and_(pc.equal(pc.bit_wise_and(year, 3), 0),
+                   pc.or_(pc.not_equal(pc.remainder(year, 100), 0),
+                          pc.equal(pc.remainder(year, 400), 0)))
+    dim = pc.add(dim, pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int32()))
+    same = pc.and_(month_ok, pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, dim)))
+    return pc.fill_null(pc.and_kleene(ok, same), False)
+
+
+_DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _iso_bytes(text: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows of exactly ``width`` characters, whether each of those is a real date/time,
+    and its value: days, or microseconds, since 1970-01-01).
+
+    Reads the digits straight from the Arrow buffers: a strict check of the calendar and
+    the clock at a few nanoseconds a row, with no per-row Python.
+    """
+    n = len(text)
+    offs = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + n + 1]
+    data = text.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
+    canon = (np.diff(offs) == width) & _np(pc.is_valid(text))
+    st = offs[:-1][canon]
+    if len(st) and st[-1] - st[0] == (len(st) - 1) * width:
+        # canonical rows back to back (the common case): a zero-copy (rows x width) view
+        grid = data[st[0]:st[0] + len(st) * width].reshape(-1, width)
+    else:
+        grid = data[st[:, None] + np.arange(width)] if len(st) else np.zeros((0, width), np.uint8)
+    positions = [0, 1, 2, 3, 5, 6, 8, 9] + ([11, 12, 14, 15, 17, 18] if width == 19 else [])
+    d = grid[:, positions] - np.uint8(48)  # non-digits wrap around to > 9
+    ok = np.all(d <= 9, axis=1) & (grid[:, 4] == 45) & (grid[:, 7] == 45)  # '-'
+    d = d.astype(np.int32)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    ok &= (month >= 1) & (month <= 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    dim = _DIM[np.clip(month - 1, 0, 11)] + (leap & (month == 2))
+    ok &= (day >= 1) & (day <= dim)
+    if width == 19:
+        sep = grid[:, 10]
+        ok &= ((sep == 84) | (sep == 32)) & (grid[:, 13] == 58) & (grid[:, 16] == 58)
+        hh, mi, ss = (d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13])
+        ok &= (hh <= 23) & (mi <= 59) & (ss <= 59)
+    # days from the civil date (H. Hinnant's algorithm), vectorised
+    y = year.astype(np.int64) - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    mp = (month.astype(np.int64) + 9) % 12
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + (153 * mp + 2) // 5 + day - 1
+    value = era * 146097 + doe - 719468
+    if width == 19:
+        value = ((value * 24 + hh) * 60 + mi) * 60_000_000 + ss.astype(np.int64) * 1_000_000
+    return canon, ok, value
+
+
+def _coerce_iso(raw: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
+    """Strict ISO 8601 text -> date/datetime for a batch known to hold some bad values."""
+    width = 10 if col.type == "date" else 19
+    canon, valid, value = _iso_bytes(raw, width)
+    n = len(raw)
+    good = np.zeros(n, dtype=bool)
+    good[canon] = valid
+    vals = np.zeros(n, dtype=np.int64)
+    vals[canon] = np.where(valid, value, 0)
+    if col.type == "date":
+        out = pa.array(vals.astype(np.int32), pa.date32(), mask=~good)
+    else:
+        out = pa.array(vals, pa.timestamp("us"), mask=~good)
+        if col.tz:
+            out = pc.assume_timezone(out, col.tz, ambiguous="earliest", nonexistent="earliest")
+    rest = np.flatnonzero(~canon & _np(pc.is_valid(raw)))
+    if len(rest):  # other layouts: fractions of seconds, offsets, short times
+        sub = raw.take(pa.array(rest))
+        maybe = pc.if_else(_iso_regex(sub, col.type), sub, pa.scalar(None, sub.type))
+        try:
+            sub_out = _convert_text(maybe, col)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            sub_out, _ = _bisect_cast(maybe, lambda a: _convert_text(a, col))
+        mask = np.zeros(n, dtype=bool)
+        mask[rest] = True
+        out = pc.replace_with_mask(out, pa.array(mask), sub_out.cast(out.type))
+    return out, pc.and_(pc.is_valid(raw), pc.is_null(out))
 
 
 def _convert_text(text: pa.Array, col: Column) -> pa.Array:
@@ -377,6 +468,8 @@ def coerce(raw: pa.Array, col: Column) -> tuple[pa.Array, pa.Array | None]:
             return _convert_text(raw, col), None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
+        if col.type in ("date", "datetime") and not col.format:
+            return _coerce_iso(raw, col)
         ok = _prefilter(raw, col)
         if ok is not None:
             maybe = pc.if_else(ok, raw, pa.scalar(None, raw.type))

@@ -9,7 +9,11 @@ from datamill.errors import UsageError
 from datamill.io.url import Location
 
 FAMILIES = {"file": "datamill.io.files", "sql": "datamill.io.sql",
-            "http": "datamill.io.http", "https": "datamill.io.http"}
+            "http": "datamill.io.http", "https": "datamill.io.http",
+            "redis": "datamill.io.cache", "rediss": "datamill.io.cache",
+            "memcached": "datamill.io.cache",
+            "nats": "datamill.io.brokers", "amqp": "datamill.io.brokers",
+            "amqps": "datamill.io.brokers", "mqtt": "datamill.io.brokers"}
 
 
 def connector_for(loc: Location) -> Any:

@@ -118,7 +118,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:
@@ -679,6 +679,25 @@ class RunStore:
         q = sa.select(t.c.checkpoint).where(t.c.checkpoint.is_not(None)).distinct()
         with self._read() as conn:
             return set(conn.execute(q).scalars())
+
+
+def _set_wal(cur: Any) -> None:
+    """Switch to WAL. On a brand-new file several processes race for this; SQLite answers
+    "database is locked" at once for a journal-mode change (the busy timeout does not
+    apply), so retry with a short backoff."""
+    import sqlite3
+    import time
+
+    delay, deadline = 0.005, time.monotonic() + 30.0
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _last_per_key(records: Sequence[R], key: Any) -> list[R]:

@@ -488,9 +488,16 @@ def _emit_report(result: Any, output: str | None, as_json: bool, what: str) -> N
 
 
 def _table(source: str) -> Any:
-    from datamill.analytics.source import read_table
+    """A pandas DataFrame from a local file, or from any connector URL (s3://, a database
+    table URL#table, an HTTP API, a named connection)."""
+    from datamill.analytics.source import parse_dates, read_table
 
-    return read_table(source)
+    local = "://" not in source and "#" not in source and Path(source).exists()
+    if local:
+        return read_table(source)
+    from datamill.io.api import read
+
+    return parse_dates(read(source).to_pandas())
 
 
 @main.command()

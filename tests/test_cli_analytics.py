@@ -134,3 +134,17 @@ def test_profile_cli(tmp_path: Path):
     assert facts and "unit_price" in json.dumps(facts)
     r = dm("profile", str(sales), "--target", "nope", cwd=tmp_path)
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_describe_reads_a_database_table(tmp_path: Path):
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "w.db")
+    con.execute("CREATE TABLE t (id INTEGER, v REAL)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(i, i * 0.5) for i in range(10)])
+    con.commit()
+    con.close()
+    r = dm("describe", f"sqlite:///{tmp_path / 'w.db'}#t", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = {x["column"]: x for x in json.loads(r.stdout)}
+    assert rows["v"]["mean"] == 2.25 and rows["id"]["count"] == 10

@@ -384,7 +384,9 @@ class _Nats:
             return
         try:
             if self.nc is not None and not self.nc.is_closed:
-                self._loop.run(self.nc.close(), timeout=10)
+                self._loop.run(self.nc.close(), timeout=5)
+        except Exception:  # the server is gone already: nothing left to close cleanly
+            pass
         finally:
             self._loop.stop()
             self._loop = None
@@ -426,7 +428,7 @@ class NatsSource(_Nats, DrainSource):
         while room > 0:
             try:
                 msgs = await sub.fetch(batch=min(room, 1000), timeout=wait)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):  # nothing more within idle_timeout
                 break
             for m in msgs:
                 self._msgs.append(m)
@@ -447,14 +449,14 @@ class NatsSource(_Nats, DrainSource):
         self._loop.run(ack())
 
     def _release(self, acked: bool) -> None:
-        if not acked and self._msgs and self._loop is not None and not self.nc.is_closed:
+        if not acked and self._msgs and self._loop is not None and self.nc.is_connected:
             async def nak() -> None:  # hand back now instead of after ack_wait
                 for m in self._msgs:
                     await m.nak()
-                await self.nc.flush(timeout=10)
+                await self.nc.flush(timeout=3)
 
             try:
-                self._loop.run(nak(), timeout=15)
+                self._loop.run(nak(), timeout=5)
             except Exception:  # the server is gone: ack_wait redelivers
                 pass
         self._disconnect()
@@ -630,12 +632,17 @@ class _Mqtt:
         return c
 
     def _disconnect(self) -> None:
-        if self.client is not None:
-            try:
-                self.client.disconnect()
-            finally:
-                self.client.loop_stop()
-                self.client = None
+        c, self.client = self.client, None
+        if c is None:
+            return
+        gone = threading.Event()
+        c.on_disconnect = lambda *a: gone.set()
+        try:
+            if c.is_connected():
+                c.disconnect()
+                gone.wait(5)
+        finally:
+            c.loop_stop()
 
 
 class MqttSource(_Mqtt, DrainSource):
@@ -703,9 +710,19 @@ class MqttSource(_Mqtt, DrainSource):
         return [(m.mid, m.payload) for m in got]
 
     def _ack(self) -> None:
-        assert self.client is not None
+        """PUBACK every message, then wait for the answer to an UNSUBSCRIBE sent after them:
+        the broker handles a connection's packets in order, so the answer proves the acks
+        were processed (a broker may drop unread packets of a closing connection)."""
+        c = self.client
+        assert c is not None
+        synced = threading.Event()
+        c.on_unsubscribe = lambda *a: synced.set()
         for mid, _ in self._messages or []:
-            self.client.ack(mid, self.qos)
+            c.ack(mid, self.qos)
+        c.unsubscribe(f"datamill/ack-sync/{uuid.uuid4().hex}")
+        if not synced.wait(30):
+            raise TimeoutError(f"{self.location.display}: the broker did not confirm the "
+                               "acknowledgements within 30 s; the messages will be redelivered")
 
     def _release(self, acked: bool) -> None:
         self._disconnect()

@@ -121,3 +121,27 @@ def test_copy_into_sqlite_merge_and_incremental_out(project):
     assert first.rows_read == 4 and first.watermark == 50
     again = copy(db, "lake/orders/", incremental="updated", handle_signals=False)
     assert again.rows_read == 0  # nothing newer than the saved watermark
+
+
+def test_copy_from_a_redis_stream_acknowledges_after_the_load(project):
+    import uuid
+
+    from servicecheck import require_service
+
+    require_service("redis")
+    import redis
+
+    r = redis.Redis(host="127.0.0.1", port=6379)
+    stream = f"dm-test-{uuid.uuid4().hex[:8]}"
+    try:
+        for i in range(5):
+            r.xadd(stream, {"json": json.dumps({"id": i, "v": i * 2})})
+        url = f"redis+stream://127.0.0.1:6379/0#{stream}?group=g&consumer=c&idle_timeout=0.2"
+        first = copy(url, "lake/events/", handle_signals=False)
+        assert first.state == "succeeded", first.error
+        assert first.rows_read == 5
+        again = copy(url, "lake/events/", handle_signals=False)
+        assert again.rows_read == 0  # acknowledged after the first load: not redelivered
+        assert pq.read_table(project / "lake" / "events").num_rows == 5
+    finally:
+        r.delete(stream)

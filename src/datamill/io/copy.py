@@ -83,7 +83,7 @@ def copy(
 ) -> CopyReport:
     """Copy ``source`` to ``dest`` (any two connector locations) and report what happened."""
     import datamill
-    from datamill.io.api import parse_url, read_batches, write
+    from datamill.io.api import parse_url, write
 
     src_loc, dst_loc = parse_url(source), parse_url(dest)  # bad URLs fail before a run
     if src_loc.family == "file":
@@ -108,7 +108,19 @@ def copy(
         read = written_batches = 0
         quarantined = 0
         watermark = since
-        stream = read_batches(source, batch_size=batch_size, ctx=ctx, **opts)
+        from datamill.io.registry import connector_for
+
+        loc = parse_url(source, **opts)
+        src = connector_for(loc).open_source(loc)
+        schema_seen: list[Any] = []
+
+        def stream_batches() -> Any:
+            for b in src.batches(batch_size=batch_size):
+                if not schema_seen:
+                    schema_seen.append(b.schema)
+                yield b
+
+        stream = stream_batches()
 
         def good_batches() -> Any:
             nonlocal read, quarantined, watermark
@@ -133,8 +145,18 @@ def copy(
                 if batch.num_rows:
                     yield batch
 
-        result = write(dest, good_batches(), mode=mode, key=key, ctx=ctx,
-                       load_id=ctx.run_id)  # a resumed copy is recognised, not loaded twice
+        try:
+            result = write(dest, good_batches(), mode=mode, key=key, ctx=ctx,
+                           load_id=ctx.run_id)  # a resumed copy is recognised, not loaded twice
+        except BaseException:
+            _release(src)  # a broker gets its messages back for the next try
+            raise
+        # acknowledge broker messages only now that the load is committed (at least once)
+        if callable(getattr(src, "commit", None)):
+            src.commit()
+        _release(src)
+        ctx.record_input(loc.dataset, rows=read, schema=[
+            {"name": f.name, "type": str(f.type)} for f in schema_seen[0]] if schema_seen else None)
         written_batches = result.rows
         if incremental and watermark is not None:
             ctx.set_state("watermark", _jsonable(watermark))
@@ -161,6 +183,17 @@ def copy(
         t = result.tasks.get("copy")
         report.error = t.error if t else result.error
     return report
+
+
+def _release(src: Any) -> None:
+    for name in ("close", "release"):
+        fn = getattr(src, name, None)
+        if callable(fn):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - best effort after the load decided
+                pass
+            return
 
 
 def _newer_than(batch: Any, column: str, since: Any) -> Any:

@@ -52,7 +52,7 @@ class Location:
             return f"{base}#{qual}"
         if self.scheme in ("", "file"):
             return "file://" + str(Path(self.path).expanduser().resolve())
-        return self.path
+        return redact_url(self.path)
 
 
 _PW = re.compile(r"(?P<pre>://[^:/@]+:)(?P<pw>[^@]*)(?P<at>@)")

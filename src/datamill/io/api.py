@@ -30,11 +30,17 @@ def parse_url(url: str, project: Any = None, **options: Any) -> Any:
     return _parse(text, **options)
 
 
+def open_source(url: str, **options: Any) -> tuple[Any, Any]:
+    """The parsed location and its connector's source (for callers that need the source
+    itself, e.g. to acknowledge broker messages after a load)."""
+    loc = parse_url(url, **options)
+    return loc, connector_for(loc).open_source(loc)
+
+
 def read_batches(url: str, *, columns: list[str] | None = None, batch_size: int = 100_000,
                  ctx: Any = None, **options: Any) -> Iterator[Any]:
     """Stream ``pyarrow.RecordBatch``es from a location."""
-    loc = parse_url(url, **options)
-    src = connector_for(loc).open_source(loc)
+    loc, src = open_source(url, **options)
     rows = 0
     schema = None
     for batch in src.batches(columns=columns, batch_size=batch_size):
@@ -49,8 +55,7 @@ def read(url: str, *, columns: list[str] | None = None, ctx: Any = None, **optio
     """Read a whole location into a ``pyarrow.Table``."""
     import pyarrow as pa
 
-    loc = parse_url(url, **options)
-    src = connector_for(loc).open_source(loc)
+    loc, src = open_source(url, **options)
     batches = list(src.batches(columns=columns))
     if batches:
         table = pa.Table.from_batches(batches)

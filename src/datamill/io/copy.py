@@ -83,13 +83,11 @@ def copy(
 ) -> CopyReport:
     """Copy ``source`` to ``dest`` (any two connector locations) and report what happened."""
     import datamill
-    from datamill.io.api import parse_url, write
+    from datamill.io.api import open_source, parse_url, write
 
     src_loc, dst_loc = parse_url(source), parse_url(dest)  # bad URLs fail before a run
     if src_loc.family == "file":
-        from datamill.io.registry import connector_for
-
-        connector_for(src_loc).open_source(src_loc)  # a missing file is bad usage (exit 2)
+        open_source(source)  # a missing file is bad usage (exit 2), found before the run
     if mode == "merge" and not key:
         raise UsageError("--mode merge needs --key COLUMNS")
     checker = _load_contract(contract) if contract is not None else None
@@ -108,10 +106,7 @@ def copy(
         read = written_batches = 0
         quarantined = 0
         watermark = since
-        from datamill.io.registry import connector_for
-
-        loc = parse_url(source, **opts)
-        src = connector_for(loc).open_source(loc)
+        loc, src = open_source(source, **opts)
         schema_seen: list[Any] = []
 
         def stream_batches() -> Any:

@@ -598,6 +598,57 @@ def pandas_to_sql(case: Case, rows: int, quick_rows: int) -> None:
         engine.dispose()
 
 
+ORDERS_DDL = ('CREATE TABLE public.orders (id BIGINT, ts TIMESTAMP, country TEXT, quantity BIGINT, '
+              'price DOUBLE PRECISION, revenue DOUBLE PRECISION, date DATE)')
+
+
+def raw_pg_load(case: Case, driver: str, rows: int, quick_rows: int, chunk: int = 0) -> None:
+    """The raw driver, no datamill: append the same Arrow table into the same (existing,
+    truncated) table in one committed transaction.
+
+    ``adbc``: ``cursor.adbc_ingest(mode='append')`` of the table as it is (one 1M-row
+    batch) or re-cut into ``chunk``-row batches. ``psycopg``: Arrow -> CSV text
+    (``pyarrow.csv.write_csv``, timed) -> ``COPY ... FROM STDIN (FORMAT csv)``.
+    """
+    import pyarrow as pa
+
+    rows = quick_rows if _quick(case) else rows
+    table = clean_orders(rows)
+    expect = (rows, int(__import__("pyarrow").compute.sum(table["quantity"]).as_py()))
+    with _pg_database() as db:
+        _pg(db, ORDERS_DDL)
+        case.ready()
+        for _ in case.repeats():
+            _pg(db, "TRUNCATE public.orders")
+            with case.timed():
+                if driver == "adbc":
+                    import adbc_driver_postgresql.dbapi as dbapi
+
+                    data = table if not chunk else pa.RecordBatchReader.from_batches(
+                        table.schema, table.to_batches(max_chunksize=chunk))
+                    with dbapi.connect(db) as con:
+                        with con.cursor() as cur:
+                            cur.adbc_ingest("orders", data, mode="append", db_schema_name="public")
+                        con.commit()
+                else:
+                    import psycopg
+                    import pyarrow.csv as pacsv
+
+                    sink = pa.BufferOutputStream()
+                    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
+                    buf = memoryview(sink.getvalue())
+                    with psycopg.connect(db) as con:
+                        with con.cursor() as cur, cur.copy(
+                                "COPY public.orders FROM STDIN (FORMAT csv)") as cp:
+                            for i in range(0, len(buf), 1 << 20):
+                                cp.write(buf[i:i + (1 << 20)])
+                        con.commit()
+            got = _pg(db, "SELECT count(*), sum(quantity) FROM public.orders")
+            if (int(got[0]), int(got[1])) != expect:
+                raise RuntimeError(f"raw {driver}: table holds {got}, expected {expect}")
+            case.record(rows=rows, rows_per_s=rows / case.samples[-1] if case.measuring else 0)
+
+
 # -- etl.http_ingest ---------------------------------------------------------------------------
 
 PAGE = 10_000
@@ -1026,11 +1077,25 @@ def _rate_check(goal: float, reference: float | None = None) -> Any:
 PG_GOALS = {"append": 1_000_000, "replace": 1_000_000, "merge": 300_000}
 
 
+PG_RAW = [("raw adbc", "adbc", 0, ("adbc-driver-postgresql", "pyarrow")),
+          ("raw adbc 64k batches", "adbc", 65_536, ("adbc-driver-postgresql", "pyarrow")),
+          ("raw psycopg csv copy", "psycopg", 0, ("psycopg", "pyarrow"))]
+
+
 def _pg_check(res: dict[str, Measurement]) -> list[Figure]:
     base = res.get("pandas.to_sql")
     base_txt = (f"pandas.to_sql {base.extras['rows'] / base.seconds / 1e3:,.0f}k rows/s "
                 f"({base.extras['rows']:,.0f} rows)") if base and base.ok else _err(base)
+    raw = res.get("raw adbc")
+    raw_rate = raw.extras["rows"] / raw.seconds if raw is not None and raw.ok else None
+    if raw_rate:
+        base_txt += f"; raw ADBC adbc_ingest {raw_rate / 1e6:.2f}M rows/s"
     figs = []
+    for name, *_ in PG_RAW:
+        m = res.get(name)
+        figs.append(Figure("append rows/s (no datamill)", _err(m) if m is None or not m.ok else
+                           f"{m.extras['rows'] / m.seconds / 1e6:.2f}M rows/s ({m.seconds:.2f} s "
+                           f"for {m.extras['rows']:,.0f} rows)", contender=name))
     for mode, goal in PG_GOALS.items():
         m = res.get(f"datamill {mode}")
         if m is None or not m.ok:
@@ -1042,6 +1107,8 @@ def _pg_check(res: dict[str, Measurement]) -> list[Figure]:
         if mode == "merge" and m.extras.get("merge_existing_s"):
             again = m.extras["rows"] / m.extras["merge_existing_s"]
             val += f"; again with the same keys {again / 1e6:.2f}M rows/s"
+        if raw_rate and mode != "merge":
+            val += f"; {rate / raw_rate:.2f}x raw ADBC"
         figs.append(Figure(f"{mode} rows/s", val, base_txt, f"≥ {goal / 1e6:g}M rows/s",
                            rate >= goal))
     return figs
@@ -1157,6 +1224,10 @@ BENCHMARKS = [
             Contender("pandas.to_sql", f"{_MOD}:pandas_to_sql",
                       {"rows": 100_000, "quick_rows": 20_000}, role="baseline",
                       packages=("pandas", "sqlalchemy", "psycopg"), repeats=2),
+            *[Contender(name, f"{_MOD}:raw_pg_load",
+                        {"driver": drv, "chunk": chunk, "rows": 1_000_000, "quick_rows": 200_000},
+                        role="baseline", packages=pkgs, repeats=3)
+              for name, drv, chunk, pkgs in PG_RAW],
         ],
         check=_pg_check, method=(
             "A fresh database per contender (created and dropped by the child) on the local "
@@ -1168,7 +1239,12 @@ BENCHMARKS = [
             "matched, values unchanged) is reported beside it. Count and sum(quantity) are "
             "checked after each write. Baseline: `pandas.DataFrame.to_sql` (SQLAlchemy + "
             "psycopg 3, default method) of 100k rows (20k quick) into an existing table, "
-            "reported as rows/s."),
+            "reported as rows/s. Raw drivers, no datamill, same table and rows, append into "
+            "the existing truncated table, connect + load + commit timed: ADBC "
+            "`cursor.adbc_ingest(mode='append')` of the table as it is (one 1M-row batch) and "
+            "re-cut into 64k-row batches (client encoding then overlaps the server's COPY); "
+            "psycopg 3 `COPY ... FROM STDIN (FORMAT csv)` of `pyarrow.csv.write_csv` output "
+            "(the CSV encoding is timed)."),
     ),
     Benchmark(
         name="etl.contract", issue=3,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datamill.errors import UsageError
 from datamill.quality import Column, Contract, Rule, Schema, check, load_contract
@@ -236,3 +239,61 @@ def test_invalid_contract_files_name_file_column_and_field(tmp_path: Path, body,
 def test_missing_contract_file():
     with pytest.raises(UsageError, match="does not exist"):
         load_contract("/no/such/contract.yaml")
+
+
+# -- strict ISO parsing: the Polars fast path, the numpy path and Python agree ----------------
+
+_PIECES = st.tuples(
+    st.sampled_from(["2024", "2023", "1900", "2000", "0999", "+2024", "20245", "202a"]),
+    st.sampled_from(["01", "02", "04", "12", "13", "00", "1", "2"]),
+    st.sampled_from(["01", "28", "29", "30", "31", "32", "00", "5"]),
+    st.sampled_from(["T", " ", "t", ""]),
+    st.sampled_from(["00", "09", "23", "24", "25", "1", " 9"]),
+    st.sampled_from(["00", "59", "60", "7"]),
+    st.sampled_from([":00", ":59", ":60", ":61", "", ":5", ".5", ":00.123", ":00Z", ":00+01:00"]),
+)
+
+
+def _python_strict(text: str, kind: str) -> tuple[bool, Any]:
+    """Reference: (is the canonical layout, its value or None) by datetime.strptime."""
+    import re
+
+    if kind == "date":
+        shaped, fmt = re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text), "%Y-%m-%d"
+    else:
+        shaped = re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}", text)
+        fmt = f"%Y-%m-%d{text[10:11]}%H:%M:%S"
+    if not shaped:
+        return False, None
+    try:
+        v = dt.datetime.strptime(text, fmt)
+    except ValueError:
+        return True, None
+    return True, (v.date() if kind == "date" else v)
+
+
+@pytest.mark.parametrize("kind", ["date", "datetime"])
+@given(values=st.lists(st.one_of(st.none(), _PIECES.map(
+    lambda p: f"{p[0]}-{p[1]}-{p[2]}{p[3]}{p[4]}:{p[5]}{p[6]}")), max_size=30))
+def test_strict_iso_fast_path_and_fallback_agree(kind, values):
+    import datamill.quality.contract as cm
+
+    if kind == "date":
+        values = [v[:10] if v else v for v in values]
+    col = Column("v", kind)
+    raw = pa.array(values, pa.string())
+    fast_vals, fast_bad = cm._coerce_iso(raw, col)
+    saved = cm._canonical_polars
+    cm._canonical_polars = lambda *a: None
+    try:
+        slow_vals, slow_bad = cm._coerce_iso(raw, col)
+    finally:
+        cm._canonical_polars = saved
+    assert fast_vals.to_pylist() == slow_vals.to_pylist()
+    assert fast_bad.to_pylist() == slow_bad.to_pylist()
+    # on canonical layouts both match Python's own strict parser
+    for text, got in zip(values, fast_vals.to_pylist(), strict=True):
+        if text is not None:
+            shaped, ref = _python_strict(text, kind)
+            if shaped:
+                assert got == ref, text

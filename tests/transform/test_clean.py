@@ -147,6 +147,30 @@ def test_dedupe_latest_matches_pandas(rows):
     assert got["v"].to_list() == ref["v"].tolist()
 
 
+@given(st.lists(st.integers(-3, 40), max_size=60), st.booleans(), st.sampled_from(["first", "last"]),
+       st.sampled_from(["int", "datetime", "nullable"]))
+def test_dedupe_by_key_in_table_order_matches_pandas(keys, nearly_sorted, keep, key_type):
+    # nearly sorted keys take the sort-based path, shuffled ones Polars' hash path; both
+    # must keep the same rows as pandas, in the original order
+    if nearly_sorted:
+        keys = sorted(keys)
+        keys[1::7] = keys[:-1:7][: len(keys[1::7])]  # a repeat shortly after the original
+    df = pd.DataFrame({"k": keys, "v": range(len(keys))})
+    if key_type == "datetime":
+        df["k"] = pd.to_datetime(df["k"], unit="s")
+    elif key_type == "nullable" and len(keys):
+        df["k"] = df["k"].astype("Int64")
+        df.loc[::5, "k"] = None
+    got = as_pl(dedupe(df, key="k", keep=keep))
+    ref = df.drop_duplicates("k", keep=keep)
+    assert got["v"].to_list() == ref["v"].tolist()
+
+
+def test_dedupe_sorted_key_without_repeats_keeps_every_row():
+    t = pa.table({"id": list(range(1000)), "x": [1.5] * 1000})
+    assert dedupe(t, key="id").equals(t)
+
+
 def test_null_handling_drop_fill_flag():
     t = pl.DataFrame({"g": ["a", "a", "b", "b"], "x": [1.0, None, None, 5.0], "s": ["p", None, "q", None]})
     assert drop_nulls(t).rows() == [("a", 1.0, "p")]

@@ -395,15 +395,55 @@ def _iso_bytes(text: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray, np.n
     return canon, ok, value
 
 
+_CANONICAL = {"date": ("%Y-%m-%d", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+              "datetime": ("%Y-%m-%d{sep}%H:%M:%S",
+                           r"^[0-9]{4}-[0-9]{2}-[0-9]{2}{sep}[0-9]{2}:[0-9]{2}:[0-5][0-9]$")}
+
+
+def _canonical_polars(raw: pa.Array, t: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows in the canonical layout that are real dates/times, their values) through
+    Polars' parser, or None without Polars.
+
+    Polars (chrono) alone is lenient (``2024-1-5``, a leading ``+``, second 60); the
+    shape regex pins the layout to exactly ``YYYY-MM-DD[THH:MM:SS]``, and the parser then
+    rejects impossible calendar dates and clock times (no 30 February). Everything else
+    takes the general path.
+    """
+    try:
+        import polars as pl
+    except ImportError:
+        return None
+    fmt, shape = _CANONICAL[t]
+    if t == "datetime":
+        first = pc.drop_null(raw[:1000])
+        sep = "T"
+        if len(first) and len(first[0].as_py()) > 10 and first[0].as_py()[10] == " ":
+            sep = " "
+        fmt, shape = fmt.replace("{sep}", sep), shape.replace("{sep}", sep)
+    s = pl.from_arrow(raw)
+    parsed = (pl.col("s").str.to_datetime(fmt, strict=False, exact=True, cache=False,
+                                          time_unit="us") if t == "datetime"
+              else pl.col("s").str.to_date(fmt, strict=False, exact=True, cache=False))
+    out = pl.DataFrame({"s": s}).select(
+        ok=(pl.col("s").str.contains(shape) & parsed.is_not_null()).fill_null(False),
+        v=parsed.to_physical().cast(pl.Int64).fill_null(0))
+    return out["ok"].to_numpy(), out["v"].to_numpy()
+
+
 def _coerce_iso(raw: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     """Strict ISO 8601 text -> date/datetime for a batch known to hold some bad values."""
     width = 10 if col.type == "date" else 19
-    canon, valid, value = _iso_bytes(raw, width)
     n = len(raw)
-    good = np.zeros(n, dtype=bool)
-    good[canon] = valid
-    vals = np.zeros(n, dtype=np.int64)
-    vals[canon] = np.where(valid, value, 0)
+    fast = _canonical_polars(raw, col.type)
+    if fast is not None:  # rows the fast path did not accept are decided below
+        good, vals = fast
+        canon = good
+    else:
+        canon, valid, value = _iso_bytes(raw, width)
+        good = np.zeros(n, dtype=bool)
+        good[canon] = valid
+        vals = np.zeros(n, dtype=np.int64)
+        vals[canon] = np.where(valid, value, 0)
     if col.type == "date":
         out = pa.array(vals.astype(np.int32), pa.date32(), mask=~good)
     else:
@@ -743,11 +783,24 @@ def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
         return vals, masks
 
     workers = min(len(bounds), os.cpu_count() or 2)
-    if workers > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="datamill-check") as pool:
-            parts = list(pool.map(run_slice, bounds))
-    else:
-        parts = [run_slice(b) for b in bounds]
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="datamill-check") if workers > 1 \
+        else None
+    try:
+        parts = list(pool.map(run_slice, bounds)) if pool else [run_slice(b) for b in bounds]
+        return _finish(contract, table, parts, bounds, checks, drift, pool, ctx=ctx,
+                       quarantine=quarantine, source=source, run_id=run_id, task_key=task_key)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[tuple[int, int]],
+            checks: list[_Check], drift: DriftReport, pool: ThreadPoolExecutor | None, *,
+            ctx: Any, quarantine: Any, source: str | None, run_id: str | None,
+            task_key: str | None) -> CheckResult:
+    """Combine the slices' masks, split good from bad rows, write the quarantine."""
+    n = table.num_rows
+    evolve = contract.drift == "evolve"
 
     n_col = len(checks) - len(contract.rules) - _n_keys(contract)
     coerced = pa.table({c.name: pa.chunked_array([p[0][j] for p in parts], c.arrow_type())
@@ -784,8 +837,8 @@ def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
         failures: dict[str, int] = {}
     else:
         idx = np.flatnonzero(bad_np)
-        good = coerced.filter(pa.array(~bad_np))
-        bad_raw = table.take(pa.array(idx))
+        good = _keep(coerced, ~bad_np, pool)
+        bad_raw = _rows(table, idx)
         live = [(k, m) for k, m in enumerate(masks) if m is not None]
         mat = np.stack([_np(m)[idx] for _, m in live])  # (rules failing somewhere) x bad rows
         failures = {checks[k].label: int(mat[j].sum()) for j, (k, _) in enumerate(live)
@@ -799,7 +852,8 @@ def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
                                               labels.take(pa.array(which)))
         rule_names = pa.array([c.rule for c in checks], pa.string()).take(pa.array(first))
         cols = pa.array([c.column for c in checks], pa.string()).take(pa.array(first))
-        bad_vals = {c.name: coerced.column(c.name).take(pa.array(idx)) for c in contract.columns}
+        bad_coerced = _rows(coerced.select([c.name for c in contract.columns]), idx)
+        bad_vals = {c.name: bad_coerced.column(c.name) for c in contract.columns}
         reasons = _reasons(checks, first, bad_raw, bad_vals)
         bad = bad_raw
         for name, arr in zip(RULE_COLUMNS, (rule_names, rules_list, reasons, cols,
@@ -823,6 +877,31 @@ def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
         ctx.metric("rows_rejected", result.bad_rows)
         ctx.metric("error_rate", result.error_rate)
     return result
+
+
+def _rows(table: pa.Table, idx: np.ndarray) -> pa.Table:
+    """Rows ``idx`` (ascending) of a table, batch by batch: Arrow's take on a chunked
+    column first concatenates all its chunks, a copy of the whole column."""
+    out, start = [], 0
+    for b in table.to_batches():
+        end = start + b.num_rows
+        lo, hi = np.searchsorted(idx, [start, end])
+        if hi > lo:
+            out.append(b.take(pa.array(idx[lo:hi] - start)))
+        start = end
+    return pa.Table.from_batches(out, schema=table.schema)
+
+
+def _keep(table: pa.Table, keep: np.ndarray, pool: ThreadPoolExecutor | None) -> pa.Table:
+    """The rows where ``keep`` is true, batches filtered in parallel threads."""
+    batches = table.to_batches()
+    starts = np.cumsum([0] + [b.num_rows for b in batches])
+
+    def one(i: int) -> pa.RecordBatch:
+        return batches[i].filter(pa.array(keep[starts[i]:starts[i + 1]]))
+
+    kept = list(pool.map(one, range(len(batches)))) if pool else [one(i) for i in range(len(batches))]
+    return pa.Table.from_batches(kept, schema=table.schema)
 
 
 def _np(m: Any) -> np.ndarray:

@@ -231,6 +231,25 @@ def test_type_change_mid_file_widens(tmp_path: Path) -> None:
     assert t.column("a")[-1].as_py() == "1.5"
 
 
+def test_whole_read_equals_streaming_read_and_falls_back_on_type_change(tmp_path: Path) -> None:
+    # io.read parses a CSV in one go with the first block's types; it must hand back what
+    # the streaming reader does, and take the streaming path (widening, notes) when a
+    # later value does not fit
+    p = tmp_path / "mixed.csv"
+    lines = [f'{i},{i * 0.5},"a, {i}",{"" if i % 7 else "x"},2024-01-{1 + i % 28:02d}'
+             for i in range(20_000)]
+    p.write_text("i,f,s,maybe,d\n" + "\n".join(lines) + "\n")
+    whole = dio.read(str(p), block_size=65536)
+    streamed = pa.Table.from_batches(list(_source(str(p), block_size=65536).batches()))
+    assert whole.equals(streamed)
+    drift = tmp_path / "drift.csv"
+    drift.write_text("a,b\n" + "\n".join(f"{i},{i}" for i in range(5000)) + "\n1.5,oops\n")
+    src = _source(str(drift), block_size=4096)
+    t = pa.Table.from_batches(list(src.batches(whole=True)))
+    assert t.schema.field("a").type == pa.float64() and t.schema.field("b").type == pa.string()
+    assert any("'b'" in n and "string" in n for n in src.notes)
+
+
 def test_json_array_and_nested_structs(tmp_path: Path) -> None:
     p = tmp_path / "a.json"
     p.write_text(json.dumps([{"id": 1, "u": {"n": "x"}}, {"id": 2, "u": {"n": "y"}}]))
@@ -402,3 +421,20 @@ def test_delta_on_s3(bucket: str) -> None:
     t = dio.read(url).sort_by("id")
     assert t.column("name").to_pylist() == ["alpha", "beta, with comma", "C"]
     assert dio.read(url, version=0).num_rows == 3
+
+
+def test_parquet_gathers_small_batches_into_row_groups(tmp_path):
+    batches = [pa.record_batch({"i": list(range(k * 1000, (k + 1) * 1000)), "s": ["x"] * 1000})
+               for k in range(5)]
+    one = tmp_path / "one.parquet"
+    dio.write(str(one), batches)
+    meta = pq.ParquetFile(one).metadata
+    assert meta.num_row_groups == 1 and meta.num_rows == 5000
+    small = tmp_path / "small.parquet"
+    dio.write(f"{small}?row_group_size=1500", batches)
+    sizes = [pq.ParquetFile(small).metadata.row_group(i).num_rows
+             for i in range(pq.ParquetFile(small).metadata.num_row_groups)]
+    assert sizes == [1500, 500, 1500, 500, 1000]
+    assert pq.read_table(small).column("i").to_pylist() == list(range(5000))
+    with pytest.raises(UsageError, match="row_group_size must be a positive"):
+        dio.write(f"{tmp_path / 'bad.parquet'}?row_group_size=0", batches)

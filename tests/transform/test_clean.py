@@ -216,6 +216,22 @@ def test_normalize_text(kind):
         normalize_text(t, "n")
 
 
+@given(st.lists(st.one_of(st.none(), st.text(" \u00a0aAéЖ\u0301ｊ\t", max_size=6)),
+                min_size=1, max_size=4),
+       st.lists(st.integers(0, 3), min_size=20, max_size=80),
+       st.sampled_from([None, "lower", "upper", "title"]), st.sampled_from(["NFC", "NFKC", None]))
+def test_normalize_text_of_codes_equals_row_by_row(pool, picks, case, form):
+    # few distinct values take the per-distinct-value path; it must equal the row-wise one
+    from datamill.transform.clean import _norm
+
+    values = [pool[i % len(pool)] for i in picks]
+    t = pl.DataFrame({"s": values}, schema={"s": pl.String})
+    got = normalize_text(t, case=case, unicode=form)["s"].to_list()
+    want = t.select(_norm(pl.col("s"), trim=True, case=case, unicode=form,
+                          collapse_whitespace=True))["s"].to_list()
+    assert got == want
+
+
 @given(st.lists(st.one_of(st.none(), st.text(st.characters(exclude_categories=("Cc", "Cs")),
                                              max_size=12)), max_size=20))
 def test_normalize_text_gives_nfkc_without_edge_or_double_spaces(values):

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from datamill.errors import UsageError
-from datamill.io.base import MODES, WriteReport
+from datamill.io.base import MODES, WriteReport, whole_batches
 from datamill.io.registry import connector_for
 from datamill.io.url import parse_url as _parse
 
@@ -56,7 +56,7 @@ def read(url: str, *, columns: list[str] | None = None, ctx: Any = None, **optio
     import pyarrow as pa
 
     loc, src = open_source(url, **options)
-    batches = list(src.batches(columns=columns))
+    batches = list(whole_batches(src, columns))
     if batches:
         table = pa.Table.from_batches(batches)
     else:

@@ -26,6 +26,14 @@ class Source(Protocol):
         """The Arrow schema if known without reading everything (else None)."""
 
 
+def whole_batches(src: Any, columns: list[str] | None = None) -> Iterator[Any]:
+    """Batches for a caller that keeps them all (a whole-table read): sources that can
+    read faster when they need not stream (``batches(whole=True)``) are told so."""
+    if getattr(src, "reads_whole", False):
+        return src.batches(columns=columns, whole=True)
+    return src.batches(columns=columns)
+
+
 class Sink(Protocol):
     location: Any
 

@@ -377,8 +377,12 @@ class FileSource:
                 schema = schema.append(__import__("pyarrow").field(k, t))
         return schema.remove_metadata()
 
+    reads_whole = True  # batches(whole=True): see datamill.io.base.whole_batches
+
     def batches(self, *, columns: list[str] | None = None,
-                batch_size: int = 100_000) -> Iterator[Any]:
+                batch_size: int = 100_000, whole: bool = False) -> Iterator[Any]:
+        """``whole=True``: the caller keeps every batch (a whole-table read), so a reader
+        may parse a file in one go, faster and with more memory, instead of streaming."""
         import pyarrow as pa
 
         if opt_bool(self.option("normalize")):
@@ -390,7 +394,7 @@ class FileSource:
         pcols = [c for c in self._ptypes if columns is None or c in columns]
         for ref in self.files:
             file_cols = None if columns is None else [c for c in columns if c not in pcols]
-            for batch in self._read_file(ref, file_cols, batch_size):
+            for batch in self._read_file(ref, file_cols, batch_size, whole):
                 batch = batch.replace_schema_metadata(None)
                 for k in pcols:
                     if k in batch.schema.names:
@@ -408,12 +412,12 @@ class FileSource:
                 yield batch
 
     def _read_file(self, ref: FileRef, columns: list[str] | None,
-                   batch_size: int) -> Iterator[Any]:
+                   batch_size: int, whole: bool = False) -> Iterator[Any]:
         fmt = self.format
         if fmt in ("csv", "tsv"):
             from datamill.io.formats import delimited
 
-            yield from delimited.read(self, ref, columns, batch_size)
+            yield from delimited.read(self, ref, columns, batch_size, whole)
         elif fmt in ("json", "ndjson"):
             from datamill.io.formats import jsonfmt
 
@@ -456,7 +460,7 @@ class FileSource:
 
             self._tables = jsonfmt.normalized_tables(self, self.table_name())
         else:
-            batches = list(self.batches())
+            batches = list(self.batches(whole=True))
             schema = self.schema() or pa.schema([])
             self._tables = {self.table_name(): pa.Table.from_batches(batches) if batches
                             else schema.empty_table()}

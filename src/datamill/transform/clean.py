@@ -372,9 +372,23 @@ def normalize_text(table: Any, columns: str | list[str] | None = None, *, trim: 
     for c in cols:
         if df.schema[c] != pl.String:
             raise UsageError(f"normalize_text: column {c!r} is {df.schema[c]}, not text")
-    return back(df.with_columns([_norm(pl.col(c), trim=trim, case=case, unicode=unicode,
-                                       collapse_whitespace=collapse_whitespace).alias(c)
-                                 for c in cols]), kind)
+    opts = {"trim": trim, "case": case, "unicode": unicode,
+            "collapse_whitespace": collapse_whitespace}
+    _norm(pl.col("x"), **opts)  # validates the options before any work
+    return back(df.with_columns([_norm_column(df.get_column(c), opts) for c in cols]), kind)
+
+
+def _norm_column(s: pl.Series, opts: dict[str, Any]) -> pl.Series:
+    """One column normalised. Codes and categories (few distinct values, the usual case for
+    text worth normalising) are normalised once per distinct value and mapped back, which
+    costs a hash lookup per row instead of four string rewrites."""
+    distinct = s.drop_nulls().unique()
+    if len(distinct) * 4 > len(s):
+        return s.to_frame().select(_norm(pl.col(s.name), **opts)).to_series()
+    normed = distinct.to_frame().select(_norm(pl.col(s.name), **opts)).to_series()
+    if normed.equals(distinct):
+        return s
+    return s.replace(distinct, normed)
 
 
 def _norm(x: pl.Expr, *, trim: bool, case: str | None, unicode: str | None,

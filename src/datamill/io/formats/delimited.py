@@ -86,8 +86,15 @@ def header_schema(src: Any, ref: Any) -> Any | None:
                       for f in schema])
 
 
-def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iterator[Any]:
-    """Batches of one CSV/TSV file (see the module docstring for type changes)."""
+def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
+         whole: bool = False) -> Iterator[Any]:
+    """Batches of one CSV/TSV file (see the module docstring for type changes).
+
+    ``whole``: the caller keeps every batch anyway (``io.read``), so the file is first
+    parsed in one go by pyarrow's parallel reader with the types of the first block
+    fixed; anything that does not fit them (a type change, a bad line, bad text) falls
+    back to the streaming reader below, which reports or widens exactly as it would.
+    """
     import pyarrow as pa
     import pyarrow.csv as pc
 
@@ -97,6 +104,11 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iter
         raise UsageError("on_bad_lines must be 'error' or 'quarantine'")
     window = int(float(src.option("infer_window_mb") or 64) * (1 << 20))
     block = int(src.option("block_size") or 4 << 20)
+    if whole and not quarantine:
+        table = _read_whole(src, ref, columns, block)
+        if table is not None:
+            yield from table.to_batches(max_chunksize=batch_size)
+            return
     widened: dict[str, Any] = {}
     committed_schema = None
     yielded_rows = 0
@@ -191,6 +203,28 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iter
     if rejected:
         lines = _locate(src, ref, [t for t, _ in rejected], ro.encoding)
         src.rejected.extend((ln, t, r) for ln, (t, r) in zip(lines, rejected, strict=True))
+
+
+def _read_whole(src: Any, ref: Any, columns: list[str] | None, block: int) -> Any | None:
+    """The whole file through ``pyarrow.csv.read_csv`` (parallel), with the column types
+    the streaming reader infers from its first block; None when anything does not fit."""
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    def refuse(row: Any) -> str:
+        return "error"
+
+    try:
+        ro, po, co = _options(src, ref, columns, 0, block, {}, refuse)
+        with src.opener(ref)() as f:
+            first = pc.open_csv(f, read_options=ro, parse_options=po, convert_options=co).schema
+        if any(pa.types.is_null(t) or pa.types.is_binary(t) for t in first.types):
+            return None  # empty first-block columns and undecodable text: the slow path says
+        _, _, co = _options(src, ref, columns, 0, block, {f.name: f.type for f in first}, refuse)
+        with src.opener(ref)() as f:
+            return pc.read_csv(f, read_options=ro, parse_options=po, convert_options=co)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, OSError):
+        return None
 
 
 def _split(batch: Any, batch_size: int) -> Iterator[Any]:

@@ -288,16 +288,19 @@ class SqlSink:
         elif arrow is not None and mode == "append":
             rows = d.insert(schema, table, arrow, stream)
         elif arrow is not None:  # merge
-            stage, rows = d.stage(arrow, stream)
+            tap = _KeyTap(arrow, keys) if d.arrow_duplicate_check else None
+            stage, rows = d.stage(arrow, tap.tap(stream) if tap is not None else stream)
             kcols = ", ".join(d.q(k) for k in keys)
-            dups = [] if d.checks_duplicates else d.fetchall(
-                f"SELECT {kcols}, COUNT(*) FROM {stage} GROUP BY {kcols} HAVING COUNT(*) > 1 LIMIT 5")
+            dups = [] if d.checks_duplicates else tap.duplicates() if tap is not None else None
+            if dups is None:
+                dups = d.fetchall(f"SELECT {kcols}, COUNT(*) FROM {stage} GROUP BY {kcols} "
+                                  "HAVING COUNT(*) > 1 LIMIT 5")
             if dups:
                 shown = "; ".join(", ".join(f"{k}={v!r}" for k, v in zip(keys, r, strict=False))
                                   for r in dups)
                 raise _duplicate_keys(loc, keys, f" ({shown})")
             try:
-                d.execute(d.upsert_sql(target, stage, list(arrow.names), keys)).close()
+                d.upsert(target, stage, list(arrow.names), keys)
             except Exception as exc:
                 if "second time" in str(exc) or "21000" in str(exc):
                     raise _duplicate_keys(loc, keys, "") from exc
@@ -312,6 +315,55 @@ class SqlSink:
         report.rows = rows
         if added:
             report.details["added_columns"] = added
+
+
+class _KeyTap:
+    """Keeps the key columns of the rows streaming to the stage, to find keys given more
+    than once in Arrow instead of with a GROUP BY over the staged rows. Only for key types
+    whose values are equal in the database exactly when they are equal in Arrow (not
+    floats: -0.0 and NaN); beyond ``LIMIT`` bytes of keys it gives up (``None``: ask the
+    database)."""
+
+    LIMIT = 256 << 20
+
+    def __init__(self, arrow: pa.Schema, keys: list[str]):
+        self.keys = keys
+        exact = all(_exact_key(arrow.field(k).type) for k in keys)
+        self.parts: list[pa.RecordBatch] | None = [] if exact else None
+        self.size = 0
+
+    def tap(self, stream: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in stream:
+            if self.parts is not None:
+                part = b.select(self.keys)
+                self.size += part.nbytes
+                if self.size > self.LIMIT:
+                    self.parts = None
+                else:
+                    self.parts.append(part)
+            yield b
+
+    def duplicates(self) -> list[tuple] | None:
+        """Up to five keys given more than once, or None when the database must check."""
+        if self.parts is None:
+            return None
+        if not self.parts:
+            return []
+        import pyarrow.compute as pc
+
+        t = pa.Table.from_batches(self.parts)
+        if len(self.keys) == 1 and pc.count_distinct(t.column(0), mode="all").as_py() == len(t):
+            return []
+        counts = t.group_by(self.keys).aggregate([([], "count_all")])
+        dup = counts.filter(pc.greater(counts["count_all"], 1)).slice(0, 5)
+        return [tuple(r[k] for k in self.keys) for r in dup.to_pylist()]
+
+
+def _exact_key(t: pa.DataType) -> bool:
+    return (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_boolean(t)
+            or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t)
+            or pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t))
 
 
 def _duplicate_keys(loc: Location, keys: list[str], shown: str) -> UsageError:

@@ -72,6 +72,9 @@ class Dialect:
     quote_char = '"'
     transactional_ddl = True
     checks_duplicates = False  # True: the upsert itself fails on a key given twice
+    # True: keys given twice are found in Arrow as the rows stream to the stage (when the
+    # key types compare by value there as in the database), not by a GROUP BY on the stage
+    arrow_duplicate_check = False
 
     def __init__(self, loc: Location):
         from sqlalchemy.engine import make_url
@@ -162,6 +165,11 @@ class Dialect:
                   if updates else "DO NOTHING")
         return (f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} WHERE true "
                 f"ON CONFLICT ({', '.join(self.q(k) for k in keys)}) {action}")
+
+    def upsert(self, target: str, stage: str, cols: list[str], keys: list[str]) -> None:
+        """Insert the staged rows, updating the rows whose keys exist (no duplicate keys
+        in the stage: checked before)."""
+        self.execute(self.upsert_sql(target, stage, cols, keys)).close()
 
     def stage_name(self) -> str:
         return f"_dm_stage_{uuid.uuid4().hex[:12]}"

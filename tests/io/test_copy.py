@@ -145,3 +145,28 @@ def test_copy_from_a_redis_stream_acknowledges_after_the_load(project):
         assert pq.read_table(project / "lake" / "events").num_rows == 5
     finally:
         r.delete(stream)
+
+
+def test_copy_finds_repeated_keys_across_batches(project):
+    # ids repeat far apart, in different batches of 1,000 rows: the copy must catch them
+    # as the whole-table check would (a text key exercises the hashed path)
+    ids = list(range(5000)) + [17, 2500, 4999]
+    pacsv.write_csv(pa.table({"id": ids, "code": [f"c{i}" for i in ids],
+                              "amount": [1.0] * len(ids)}), project / "orders.csv")
+    (project / "orders.yaml").write_text("""
+name: orders
+columns:
+  id: {type: int, nullable: false, unique: true}
+  code: {type: str, unique: true}
+  amount: {type: float}
+max_bad_share: 0.1
+""")
+    rep = copy("orders.csv", "clean/orders.parquet", contract="orders.yaml", batch_size=1000,
+               handle_signals=False)
+    assert rep.state == "succeeded", rep.error
+    assert (rep.rows_read, rep.rows_written, rep.rows_quarantined) == (5003, 5000, 3)
+    from datamill.quality import read_quarantine
+
+    bad = read_quarantine(project / ".datamill" / "artifacts", source="orders").to_pylist()
+    assert sorted(r["id"] for r in bad) == [17, 2500, 4999]
+    assert all(r["_dm_rules"] == ["unique:id", "unique:code"] for r in bad)

@@ -90,7 +90,7 @@ def copy(
         open_source(source)  # a missing file is bad usage (exit 2), found before the run
     if mode == "merge" and not key:
         raise UsageError("--mode merge needs --key COLUMNS")
-    checker = _load_contract(contract) if contract is not None else None
+    checker = _CopyContract(contract) if contract is not None else None
     report = CopyReport(src_loc.display, dst_loc.display)
     name = copy_pipeline_name(source, dest)
 
@@ -116,6 +116,11 @@ def copy(
                 yield b
 
         stream = stream_batches()
+        seen = None
+        if checker is not None:
+            from datamill.quality import SeenKeys
+
+            seen = SeenKeys()  # a retry starts again from the first batch: keys too
 
         def good_batches() -> Any:
             nonlocal read, quarantined, watermark
@@ -130,7 +135,7 @@ def copy(
                     if top is not None and (watermark is None or top > watermark):
                         watermark = top
                 if checker is not None:
-                    good, bad = checker(batch, ctx)
+                    good, bad = checker(batch, ctx, seen)
                     quarantined += bad
                     if good is None:
                         continue
@@ -139,6 +144,10 @@ def copy(
                     on_batch(read)
                 if batch.num_rows:
                     yield batch
+            if checker is not None and read:
+                # the contract's bad-row share is of the whole copy, not of one batch; raised
+                # here, before the sink commits, so a failing copy loads nothing
+                checker.finish(read, quarantined, ctx)
 
         try:
             result = write(dest, good_batches(), mode=mode, key=key, ctx=ctx,
@@ -216,26 +225,42 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _load_contract(contract: str | Any) -> Callable[[Any, Any], tuple[Any, int]]:
-    """A function checking one batch against the contract: (good batch, rejected count).
+class _CopyContract:
+    """The contract of a copy, checked batch by batch.
 
     Rejected rows are written to quarantine (``<artifacts>/quarantine/<dataset>/``) with
-    their rule and reason. Uniqueness is checked within each batch (``--batch-size``)."""
-    from datamill.quality import Quarantine, check, load_contract
+    their rule and reason. Unique keys are checked across the whole copy (the caller passes
+    one ``SeenKeys`` per attempt with every batch), and the bad-row share is of the whole
+    copy (``finish``), so a small last batch cannot fail a good load."""
 
-    c = load_contract(contract)
+    def __init__(self, contract: str | Any):
+        from datamill.quality import load_contract
 
-    def run_check(batch: Any, ctx: Any) -> tuple[Any, int]:
+        self.contract = load_contract(contract)
+
+    def __call__(self, batch: Any, ctx: Any, seen: Any) -> tuple[Any, int]:
+        """(good rows as one batch or None, rows rejected)."""
         import pyarrow as pa
 
+        from datamill.quality import Quarantine, check
+
+        c = self.contract
         store = getattr(ctx, "_artifacts", None)
         if store is None or not store.is_local:
             raise UsageError("copy --contract needs a local artifact store for the quarantine")
-        res = check(c, pa.Table.from_batches([batch]), ctx=ctx, quarantine=Quarantine(store.root),
-                    source=c.name, run_id=ctx.run_id, task_key=ctx.key)
-        if not res.passed:
+        res = check(c, pa.Table.from_batches([batch]), quarantine=Quarantine(store.root),
+                    source=c.name, run_id=ctx.run_id, task_key=ctx.key, seen=seen)
+        if res.drift.policy == "fail" and res.drift.found:
             raise UsageError(res.summary())
         good = res.good.combine_chunks()
         return (good.to_batches()[0] if good.num_rows else None), res.bad_rows
 
-    return run_check
+    def finish(self, rows: int, bad: int, ctx: Any) -> None:
+        """Record the error rate; raise (before the sink commits) when it is too high."""
+        c, rate = self.contract, bad / rows
+        ctx.metric("rows_checked", rows)
+        ctx.metric("rows_rejected", bad)
+        ctx.metric("error_rate", rate)
+        if rate > c.max_bad_share:
+            raise UsageError(f"contract {c.name!r} FAILED: {rows - bad} good, {bad} bad of {rows} "
+                             f"rows (error rate {rate:.4%}, allowed {c.max_bad_share:.4%})")

@@ -20,6 +20,7 @@ from datamill.quality.drift import DriftReport, detect_drift, evolve_schema
 from datamill.quality.infer import infer
 from datamill.quality.quarantine import Quarantine, read_quarantine
 from datamill.quality.schema import TYPES, Column, Schema
+from datamill.quality.seen import SeenKeys
 
 __all__ = [
     "TYPES",
@@ -30,6 +31,7 @@ __all__ = [
     "Quarantine",
     "Rule",
     "Schema",
+    "SeenKeys",
     "check",
     "coerce",
     "detect_drift",

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from datamill.errors import UsageError, require
 from datamill.quality.drift import POLICIES, DriftReport, detect_drift
 from datamill.quality.schema import Column, Schema, dump_yaml, load_yaml, parse_columns
+from datamill.quality.seen import SeenKeys
 
 RULE_COLUMNS = ("_dm_rule", "_dm_rules", "_dm_reason", "_dm_column", "_dm_row")
 _SLICE = 1 << 20  # rows per parallel slice
@@ -719,6 +720,20 @@ def _duplicates(table: pa.Table, key: list[str]) -> np.ndarray | None:
     return dup if dup.any() else None
 
 
+def _unique_mask(table: pa.Table, key: list[str], seen: SeenKeys | None) -> np.ndarray | None:
+    """Repeats within the table and, with ``seen``, of keys from earlier batches."""
+    dup = _duplicates(table, key)
+    if seen is None:
+        return dup
+    valid = np.ones(table.num_rows, dtype=bool)
+    for k in key:
+        valid &= ~_np(pc.is_null(table.column(k)))
+    prior = seen.repeats(table, key, valid)
+    seen.add(table, key, valid)
+    mask = prior if dup is None else (dup | prior)
+    return mask if mask.any() else None
+
+
 def _reasons(checks: list[_Check], first: np.ndarray, bad_raw: pa.Table,
              bad_values: dict[str, pa.Array]) -> pa.Array:
     """Human text for each bad row's first failure, built column-wise per rule."""
@@ -753,8 +768,11 @@ def _reasons(checks: list[_Check], first: np.ndarray, bad_raw: pa.Table,
 
 def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
           quarantine: Any = None, source: str | None = None, run_id: str | None = None,
-          task_key: str | None = None) -> CheckResult:
+          task_key: str | None = None, seen: SeenKeys | None = None) -> CheckResult:
     """Check ``data`` against ``contract``; every input row ends in ``good`` or ``bad``.
+
+    ``seen``: for a stream checked batch by batch, one ``SeenKeys`` passed with every
+    batch, so a unique key repeated from an earlier batch is caught too.
 
     With ``quarantine`` (a ``Quarantine`` or a folder) the bad rows are written there,
     tagged with ``source`` (the dataset identity, default the contract name), the run id
@@ -788,7 +806,8 @@ def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
     try:
         parts = list(pool.map(run_slice, bounds)) if pool else [run_slice(b) for b in bounds]
         return _finish(contract, table, parts, bounds, checks, drift, pool, ctx=ctx,
-                       quarantine=quarantine, source=source, run_id=run_id, task_key=task_key)
+                       quarantine=quarantine, source=source, run_id=run_id, task_key=task_key,
+                       seen=seen)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -797,7 +816,7 @@ def check(contract: Contract | str | Path, data: Any, *, ctx: Any = None,
 def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[tuple[int, int]],
             checks: list[_Check], drift: DriftReport, pool: ThreadPoolExecutor | None, *,
             ctx: Any, quarantine: Any, source: str | None, run_id: str | None,
-            task_key: str | None) -> CheckResult:
+            task_key: str | None, seen: SeenKeys | None) -> CheckResult:
     """Combine the slices' masks, split good from bad rows, write the quarantine."""
     n = table.num_rows
     evolve = contract.drift == "evolve"
@@ -809,7 +828,7 @@ def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[
     for k in range(n_col):
         ms = [p[1][k] for p in parts]
         if checks[k].rule == "unique":  # single-column unique flag, over the whole table
-            masks.append(_duplicates(coerced, [checks[k].column]))
+            masks.append(_unique_mask(coerced, [checks[k].column], seen))
         elif all(m is None for m in ms):
             masks.append(None)
         else:
@@ -818,7 +837,7 @@ def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[
                 for m, (a, b) in zip(ms, bounds, strict=True)], pa.bool_()))
     for ck in checks[n_col:]:
         if ck.rule == "unique":
-            masks.append(_duplicates(coerced, ck.label.split(":", 1)[1].split(",")))
+            masks.append(_unique_mask(coerced, ck.label.split(":", 1)[1].split(","), seen))
     if contract.rules:
         masks.extend(_expressions(contract, coerced))
 

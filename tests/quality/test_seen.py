@@ -1,0 +1,64 @@
+"""SeenKeys: a stream checked batch by batch finds the repeats a whole-table check finds."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from datamill.quality import Column, Contract, SeenKeys, check
+from datamill.quality import seen as seen_mod
+
+
+def _batched(contract, table, size):
+    seen = SeenKeys()
+    bad = []
+    for start in range(0, table.num_rows, size):
+        r = check(contract, table.slice(start, size), seen=seen)
+        bad += [start + i for i in r.bad.column("_dm_row").to_pylist()]
+    return bad
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(st.none(), st.integers(-5, 30)), max_size=80),
+       st.integers(1, 25), st.sampled_from(["int", "str", "pair", "date"]))
+def test_batched_check_flags_the_same_rows_as_the_whole_table(keys, size, kind):
+    if kind == "int":
+        cols = [Column("k", "int", unique=True)]
+        table = pa.table({"k": pa.array(keys, pa.int64())})
+        contract = Contract("c", cols)
+    elif kind == "date":
+        cols = [Column("k", "date", unique=True)]
+        day0 = dt.date(2024, 1, 1)
+        table = pa.table({"k": pa.array([None if k is None else day0 + dt.timedelta(days=k)
+                                         for k in keys], pa.date32())})
+        contract = Contract("c", cols)
+    elif kind == "str":
+        table = pa.table({"k": pa.array([None if k is None else f"key-{k}" for k in keys])})
+        contract = Contract("c", [Column("k", "str", unique=True)])
+    else:
+        table = pa.table({"a": pa.array([None if k is None else k % 3 for k in keys], pa.int64()),
+                          "b": pa.array([None if k is None else f"{k // 3}" for k in keys])})
+        contract = Contract("c", [Column("a", "int"), Column("b", "str")], unique=[["a", "b"]])
+    whole = check(contract, table).bad.column("_dm_row").to_pylist()
+    assert _batched(contract, table, size) == whole
+
+
+def test_hash_collisions_never_reject_a_row(monkeypatch):
+    # every key hashes alike: the stored key values decide
+    monkeypatch.setattr(seen_mod, "_hashes", lambda keys: np.zeros(keys.num_rows, np.uint64))
+    contract = Contract("c", [Column("k", "str", unique=True)])
+    table = pa.table({"k": ["a", "b", "c", "b", "d", "a", "e"]})
+    assert _batched(contract, table, 2) == [3, 5]
+
+
+def test_a_key_that_changes_type_between_batches_is_refused():
+    seen = SeenKeys()
+    valid = np.ones(2, dtype=bool)
+    seen.add(pa.table({"k": pa.array([1, 2])}), ["k"], valid)
+    with pytest.raises(Exception, match="changed type between batches"):
+        seen.repeats(pa.table({"k": pa.array(["x", "y"])}), ["k"], valid)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from datamill.errors import UsageError
-from datamill.io.base import MODES, WriteReport, whole_batches
+from datamill.io.base import MODES, FrameBatches, WriteReport, whole_batches
 from datamill.io.registry import connector_for
 from datamill.io.url import parse_url as _parse
 
@@ -86,7 +86,13 @@ def write(url: str, data: Any, *, mode: str = "append", key: list[str] | str | N
                 seen.append(b.schema)
             yield b
 
-    report = sink.write(tap(to_batches(data)), mode=mode, key=keys or None, load_id=load_id)
+    batches = to_batches(data)
+    if isinstance(batches, FrameBatches):  # kept whole for writers that take the frame
+        seen.append(batches.schema)
+        stream: Iterable[Any] = batches
+    else:
+        stream = tap(batches)
+    report = sink.write(stream, mode=mode, key=keys or None, load_id=load_id)
     if ctx is not None:
         ctx.record_output(loc.dataset, schema=_schema_json(seen[0] if seen else None),
                           rows=report.rows)
@@ -105,7 +111,9 @@ def to_batches(data: Any) -> Iterable[Any]:
     if mod == "pandas":
         return pa.Table.from_pandas(data, preserve_index=False).to_batches()
     if mod == "polars":
-        return data.to_arrow().to_batches()
+        if hasattr(data, "collect"):  # a LazyFrame
+            data = data.collect()
+        return FrameBatches(data)
     if isinstance(data, Iterable):
         return data
     raise UsageError(f"cannot write a {type(data).__name__}: pass a DataFrame, an Arrow table "

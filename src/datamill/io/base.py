@@ -26,6 +26,25 @@ class Source(Protocol):
         """The Arrow schema if known without reading everything (else None)."""
 
 
+class FrameBatches:
+    """The record batches of a whole Polars DataFrame, converted only when iterated; a
+    writer that can take the frame itself (Parquet, through Polars' parallel writer)
+    uses ``.frame`` and skips the conversion."""
+
+    def __init__(self, frame: Any):
+        self.frame = frame
+        self._batches: list[Any] | None = None
+
+    @property
+    def schema(self) -> Any:
+        return self.frame.head(0).to_arrow().schema
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._batches is None:
+            self._batches = self.frame.to_arrow().to_batches()
+        return iter(self._batches)
+
+
 def whole_batches(src: Any, columns: list[str] | None = None) -> Iterator[Any]:
     """Batches for a caller that keeps them all (a whole-table read): sources that can
     read faster when they need not stream (``batches(whole=True)``) are told so."""

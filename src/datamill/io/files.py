@@ -621,7 +621,7 @@ def _parquet_load_id(st: Storage, path: str) -> str | None:
 
     try:
         with st.open_raw(path) as f:
-            meta = pq.read_schema(f).metadata or {}
+            meta = pq.ParquetFile(f).metadata.metadata or {}  # the footer's key-value pairs
     except Exception:  # noqa: BLE001 - not a parquet file: no load id
         return None
     value = meta.get(b"datamill.load_id")

@@ -40,6 +40,8 @@ def read_parquet(src: Any, ref: Any, columns: list[str] | None,
 
 
 ROW_GROUP_ROWS = 1 << 20
+_POLARS_CODECS = {"zstd": "zstd", "snappy": "snappy", "gzip": "gzip", "lz4": "lz4",
+                  "brotli": "brotli", "none": "uncompressed", "uncompressed": "uncompressed"}
 
 
 def write_parquet(path: str, batches: Iterable[Any], options: dict[str, Any],
@@ -54,6 +56,15 @@ def write_parquet(path: str, batches: Iterable[Any], options: dict[str, Any],
     group = int(options.get("row_group_size") or ROW_GROUP_ROWS)
     if group < 1:
         raise UsageError(f"row_group_size must be a positive number of rows, got {group}")
+    from datamill.io.base import FrameBatches
+
+    if isinstance(batches, FrameBatches) and batches.frame.width \
+            and compression in _POLARS_CODECS:
+        # a whole Polars frame: Polars' writer encodes the columns in parallel
+        batches.frame.write_parquet(path, compression=_POLARS_CODECS[compression],
+                                    row_group_size=group,
+                                    metadata={"datamill.load_id": load_id})
+        return batches.frame.height
     writer = None
     rows = 0
     meta = {b"datamill.load_id": load_id.encode()}

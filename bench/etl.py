@@ -353,7 +353,7 @@ def etl_clean(ctx: Any, csv: str = "", out_dir: str = "", contract: str = "") ->
                        source=csv, ctx=ctx)
     del deduped
     with _step("normalize_text + revenue + date_features"):
-        df = pl.from_arrow(result.good)
+        df = pl.from_arrow(result.good, rechunk=False)  # good comes in batches: no copy
         quarantined = result.bad_rows
         del result
         df = T.normalize_text(df, "country", case="upper")

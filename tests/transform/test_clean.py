@@ -164,6 +164,10 @@ def test_dedupe_by_key_in_table_order_matches_pandas(keys, nearly_sorted, keep, 
     got = as_pl(dedupe(df, key="k", keep=keep))
     ref = df.drop_duplicates("k", keep=keep)
     assert got["v"].to_list() == ref["v"].tolist()
+    arrow = pa.Table.from_pandas(df, preserve_index=False)
+    got_arrow = dedupe(arrow, key="k", keep=keep)  # Arrow in: filtered in Arrow
+    assert isinstance(got_arrow, pa.Table) and got_arrow.schema == arrow.schema
+    assert got_arrow.column("v").to_pylist() == ref["v"].tolist()
 
 
 def test_dedupe_sorted_key_without_repeats_keeps_every_row():

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datamill._arrow import filter_rows, take_sorted
 from datamill.errors import UsageError, require
 from datamill.quality.drift import POLICIES, DriftReport, detect_drift
 from datamill.quality.schema import Column, Schema, dump_yaml, load_yaml, parse_columns
@@ -856,8 +857,8 @@ def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[
         failures: dict[str, int] = {}
     else:
         idx = np.flatnonzero(bad_np)
-        good = _keep(coerced, ~bad_np, pool)
-        bad_raw = _rows(table, idx)
+        good = filter_rows(coerced, ~bad_np, pool)
+        bad_raw = take_sorted(table, idx)
         live = [(k, m) for k, m in enumerate(masks) if m is not None]
         mat = np.stack([_np(m)[idx] for _, m in live])  # (rules failing somewhere) x bad rows
         failures = {checks[k].label: int(mat[j].sum()) for j, (k, _) in enumerate(live)
@@ -871,7 +872,7 @@ def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[
                                               labels.take(pa.array(which)))
         rule_names = pa.array([c.rule for c in checks], pa.string()).take(pa.array(first))
         cols = pa.array([c.column for c in checks], pa.string()).take(pa.array(first))
-        bad_coerced = _rows(coerced.select([c.name for c in contract.columns]), idx)
+        bad_coerced = take_sorted(coerced.select([c.name for c in contract.columns]), idx)
         bad_vals = {c.name: bad_coerced.column(c.name) for c in contract.columns}
         reasons = _reasons(checks, first, bad_raw, bad_vals)
         bad = bad_raw
@@ -896,31 +897,6 @@ def _finish(contract: Contract, table: pa.Table, parts: list[Any], bounds: list[
         ctx.metric("rows_rejected", result.bad_rows)
         ctx.metric("error_rate", result.error_rate)
     return result
-
-
-def _rows(table: pa.Table, idx: np.ndarray) -> pa.Table:
-    """Rows ``idx`` (ascending) of a table, batch by batch: Arrow's take on a chunked
-    column first concatenates all its chunks, a copy of the whole column."""
-    out, start = [], 0
-    for b in table.to_batches():
-        end = start + b.num_rows
-        lo, hi = np.searchsorted(idx, [start, end])
-        if hi > lo:
-            out.append(b.take(pa.array(idx[lo:hi] - start)))
-        start = end
-    return pa.Table.from_batches(out, schema=table.schema)
-
-
-def _keep(table: pa.Table, keep: np.ndarray, pool: ThreadPoolExecutor | None) -> pa.Table:
-    """The rows where ``keep`` is true, batches filtered in parallel threads."""
-    batches = table.to_batches()
-    starts = np.cumsum([0] + [b.num_rows for b in batches])
-
-    def one(i: int) -> pa.RecordBatch:
-        return batches[i].filter(pa.array(keep[starts[i]:starts[i + 1]]))
-
-    kept = list(pool.map(one, range(len(batches)))) if pool else [one(i) for i in range(len(batches))]
-    return pa.Table.from_batches(kept, schema=table.schema)
 
 
 def _np(m: Any) -> np.ndarray:

@@ -48,7 +48,8 @@ def to_polars(data: Any) -> tuple[pl.DataFrame, str]:
 
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
-    return pl.from_arrow(data), kind  # type: ignore[return-value]
+    # no rechunk: a chunked table (a CSV read, a filter) converts without copying it whole
+    return pl.from_arrow(data, rechunk=False), kind  # type: ignore[return-value]
 
 
 def back(df: pl.DataFrame, kind: str) -> Any:

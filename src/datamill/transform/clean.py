@@ -19,6 +19,7 @@ from datamill.transform._frame import (
     back,
     check_columns,
     check_numeric,
+    kind_of,
     not_reserved,
     numeric_columns,
     to_polars,
@@ -38,11 +39,24 @@ def dedupe(table: Any, key: str | list[str] | None = None,
     (nulls sort first), or by table order when ``order_by`` is not given. Surviving rows
     keep their original order.
     """
-    df, kind = to_polars(table)
     keys, order = as_list(key), as_list(order_by)
-    check_columns(df, keys + order, "dedupe")
     if keep not in ("first", "last"):
         raise UsageError(f"dedupe: keep must be 'first' or 'last', got {keep!r}")
+    if kind_of(table) == "arrow" and len(keys) == 1 and not order \
+            and keys[0] in table.schema.names:
+        # an Arrow table stays in Arrow: no conversion of its text columns either way
+        import pyarrow as pa
+
+        t = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
+        mask = _first_or_last_arrow(t.column(keys[0]), keep)
+        if mask is True:
+            return t
+        if mask is not None:
+            from datamill._arrow import filter_rows
+
+            return filter_rows(t, mask)
+    df, kind = to_polars(table)
+    check_columns(df, keys + order, "dedupe")
     if not keys:
         if order:
             raise UsageError("dedupe: order_by needs a key= (exact duplicates are identical rows)")
@@ -58,6 +72,20 @@ def dedupe(table: Any, key: str | list[str] | None = None,
     return back(d, kind)
 
 
+def _first_or_last_arrow(key: Any, keep: str) -> Any:
+    """``_first_or_last`` of an Arrow key column, as a numpy mask."""
+    import pyarrow as pa
+
+    t = key.type
+    if not (pa.types.is_integer(t) or pa.types.is_temporal(t)) or key.null_count \
+            or len(key) < 2 or pa.types.is_uint64(t):
+        return None
+    arr = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+    if pa.types.is_temporal(t):
+        arr = arr.view(pa.int64() if t.bit_width == 64 else pa.int32())
+    return _first_mask(arr.to_numpy(zero_copy_only=False), keep)
+
+
 def _first_or_last(key: pl.Series, keep: str) -> pl.Series | bool | None:
     """Which rows hold the first (or last) occurrence of their key, for one integer or
     temporal key without nulls; ``True`` when no key repeats, None to take the general path.
@@ -66,12 +94,18 @@ def _first_or_last(key: pl.Series, keep: str) -> pl.Series | bool | None:
     timestamps: the common case) sort in close to linear time, where hashing 10M keys
     misses the cache on every row; keys in random order cost about what hashing does.
     """
-    import numpy as np
 
     t = key.dtype
     if not (t.is_integer() or t.is_temporal()) or key.null_count() or key.len() < 2:
         return None
-    v = key.to_physical().to_numpy()
+    mask = _first_mask(key.to_physical().to_numpy(), keep)
+    return mask if mask is True else pl.Series(mask)
+
+
+def _first_mask(v: Any, keep: str) -> Any:
+    """numpy mask of the first/last occurrence of each value, or True when none repeats."""
+    import numpy as np
+
     order = np.argsort(v, kind="stable")
     sv = v[order]
     edge = np.empty(len(v), dtype=bool)
@@ -85,7 +119,7 @@ def _first_or_last(key: pl.Series, keep: str) -> pl.Series | bool | None:
         return True
     mask = np.zeros(len(v), dtype=bool)
     mask[order[edge]] = True
-    return pl.Series(mask)
+    return mask
 
 
 # -- nulls -----------------------------------------------------------------------------------
@@ -388,7 +422,13 @@ def _norm_column(s: pl.Series, opts: dict[str, Any]) -> pl.Series:
     normed = distinct.to_frame().select(_norm(pl.col(s.name), **opts)).to_series()
     if normed.equals(distinct):
         return s
-    return s.replace(distinct, normed)
+    # each row's position among the distinct values (an Enum's codes), then gather: no
+    # hash join (which holds ~3x the column while it runs)
+    enum = pl.Enum(distinct.to_list())
+    # chunk by chunk, so the column lines up with the frame's other columns (a column
+    # chunked differently makes Polars copy the whole frame into one chunk later)
+    parts = [normed.gather(c.cast(enum).to_physical()) for c in s.get_chunks()]
+    return (pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]).alias(s.name)
 
 
 def _norm(x: pl.Expr, *, trim: bool, case: str | None, unicode: str | None,

@@ -42,3 +42,43 @@ def filter_rows(table: pa.Table, keep: np.ndarray, pool: Any = None) -> pa.Table
     else:
         kept = [one(i) for i in range(len(batches))]
     return pa.Table.from_batches(kept, schema=table.schema)
+
+
+def first_occurrence(v: np.ndarray, keep: str = "first") -> Any:
+    """numpy mask of the first (``keep="first"``) or last occurrence of each value of an
+    integer array, or True when no value repeats.
+
+    A stable sort instead of a hash table: values that arrive nearly sorted (ids,
+    timestamps: the common case) sort in close to linear time, where hashing 10M values
+    misses the cache on every row; values in random order cost about what hashing does.
+    """
+    order = np.argsort(v, kind="stable")
+    sv = v[order]
+    edge = np.empty(len(v), dtype=bool)
+    if not len(v):
+        return True
+    if keep == "first":
+        edge[0] = True
+        np.not_equal(sv[1:], sv[:-1], out=edge[1:])
+    else:
+        edge[-1] = True
+        np.not_equal(sv[1:], sv[:-1], out=edge[:-1])
+    if bool(edge.all()):
+        return True
+    mask = np.zeros(len(v), dtype=bool)
+    mask[order[edge]] = True
+    return mask
+
+
+def int_keys(col: Any) -> np.ndarray | None:
+    """An integer, date or timestamp Arrow column as int64 numpy values (nulls as 0), or
+    None for other types."""
+    t = col.type
+    if not (pa.types.is_integer(t) or pa.types.is_temporal(t)) or pa.types.is_uint64(t):
+        return None
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_temporal(t):
+        arr = arr.view(pa.int64() if t.bit_width == 64 else pa.int32())
+    if arr.null_count:
+        arr = arr.fill_null(0)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)

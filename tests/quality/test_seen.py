@@ -62,3 +62,33 @@ def test_a_key_that_changes_type_between_batches_is_refused():
     seen.add(pa.table({"k": pa.array([1, 2])}), ["k"], valid)
     with pytest.raises(Exception, match="changed type between batches"):
         seen.repeats(pa.table({"k": pa.array(["x", "y"])}), ["k"], valid)
+
+
+@settings(max_examples=80)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(-3, 6)),
+                          st.one_of(st.none(), st.sampled_from("ab"))), max_size=60),
+       st.sampled_from(["int", "timestamp", "str", "pair"]))
+def test_duplicates_are_later_repeats_of_a_non_null_key(rows, kind):
+    # the sort path (integers, timestamps) and the hash path (text, composite) against a
+    # plain Python reference: a row repeats when its whole key is non-null and seen before
+    from datamill.quality.contract import _duplicates
+
+    a = [r[0] for r in rows]
+    if kind == "timestamp":
+        col = pa.array([None if x is None else dt.datetime(2024, 1, 1) + dt.timedelta(hours=x)
+                        for x in a], pa.timestamp("us"))
+    elif kind == "str":
+        col = pa.array([None if x is None else f"k{x}" for x in a])
+    else:
+        col = pa.array(a, pa.int64())
+    table = pa.table({"a": col, "b": pa.array([r[1] for r in rows], pa.string())})
+    key = ["a", "b"] if kind == "pair" else ["a"]
+    seen_keys, want = set(), []
+    for r in rows:
+        k = r if kind == "pair" else (r[0],)
+        dup = None not in k and k in seen_keys
+        want.append(dup)
+        if None not in k:
+            seen_keys.add(k)
+    got = _duplicates(table, key)
+    assert (list(got) if got is not None else [False] * len(rows)) == want

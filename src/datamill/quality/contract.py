@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datamill._arrow import filter_rows, take_sorted
+from datamill._arrow import filter_rows, first_occurrence, int_keys, take_sorted
 from datamill.errors import UsageError, require
 from datamill.quality.drift import POLICIES, DriftReport, detect_drift
 from datamill.quality.schema import Column, Schema, dump_yaml, load_yaml, parse_columns
@@ -697,27 +697,39 @@ def _duplicates(table: pa.Table, key: list[str]) -> np.ndarray | None:
     n = table.num_rows
     if n < 2:
         return None
-    if len(key) == 1:
-        col = table.column(key[0])
-        t = col.type
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t):
-            arr = col.combine_chunks()
-            if arr.null_count == 0:
-                v = arr.to_numpy(zero_copy_only=False)
-                if pa.types.is_temporal(t):
-                    v = v.astype("int64")
-                if len(v) and bool(np.all(v[1:] > v[:-1])):
-                    return None  # strictly increasing: no repeats (the common id case)
-    sub = table.select(key)
-    any_null = None
+    valid = np.ones(n, dtype=bool)
     for k in key:
-        m = pc.is_null(sub.column(k))
-        any_null = m if any_null is None else pc.or_(any_null, m)
-    sub = sub.append_column("__dm_i", pa.array(np.arange(n, dtype=np.int64)))
-    first = sub.group_by(key, use_threads=True).aggregate([("__dm_i", "min")])
-    dup = np.ones(n, dtype=bool)
-    dup[first.column("__dm_i_min").to_numpy()] = False
-    dup &= ~np.asarray(any_null.to_numpy(zero_copy_only=False), dtype=bool)
+        col = table.column(k)
+        if col.null_count:
+            valid &= _np(pc.is_valid(col))
+    v = int_keys(table.column(key[0])) if len(key) == 1 else None
+    if v is not None:  # integer, date, timestamp: a stable sort, exact
+        if valid.all():
+            if len(v) and bool(np.all(v[1:] > v[:-1])):
+                return None  # strictly increasing: no repeats (the common id case)
+            first = first_occurrence(v)
+            dup = np.zeros(n, dtype=bool) if first is True else ~first
+        else:
+            rows = np.flatnonzero(valid)
+            first = first_occurrence(v[rows])
+            dup = np.zeros(n, dtype=bool)
+            if first is not True:
+                dup[rows[~first]] = True
+        return dup if dup.any() else None
+    sub = table.select(key)
+    try:
+        import polars as pl
+    except ImportError:
+        sub = sub.append_column("__dm_i", pa.array(np.arange(n, dtype=np.int64)))
+        firsts = sub.group_by(key, use_threads=True).aggregate([("__dm_i", "min")])
+        dup = np.ones(n, dtype=bool)
+        dup[firsts.column("__dm_i_min").to_numpy()] = False
+    else:
+        df = pl.from_arrow(sub, rechunk=False)
+        assert isinstance(df, pl.DataFrame)
+        expr = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
+        dup = ~df.select(expr.is_first_distinct())[:, 0].to_numpy()
+    dup &= valid
     return dup if dup.any() else None
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datamill._arrow import int_keys
+
 
 class SeenKeys:
     """The unique keys of every batch checked so far, per key (column list)."""
@@ -41,16 +43,7 @@ class SeenKeys:
 
 def _exact(keys: pa.Table) -> np.ndarray | None:
     """One integer/temporal column as int64 values, or None for the hashed kind."""
-    if keys.num_columns != 1:
-        return None
-    col = keys.column(0)
-    t = col.type
-    if not (pa.types.is_integer(t) or pa.types.is_temporal(t)) or pa.types.is_uint64(t):
-        return None
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_temporal(t):
-        arr = arr.view(pa.int64() if t.bit_width == 64 else pa.int32())
-    return np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return int_keys(keys.column(0)) if keys.num_columns == 1 else None
 
 
 def _hashes(keys: pa.Table) -> np.ndarray:

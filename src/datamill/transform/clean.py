@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from datamill._arrow import first_occurrence, int_keys
 from datamill.errors import UsageError
 from datamill.transform._frame import (
     Fitted,
@@ -74,16 +75,10 @@ def dedupe(table: Any, key: str | list[str] | None = None,
 
 def _first_or_last_arrow(key: Any, keep: str) -> Any:
     """``_first_or_last`` of an Arrow key column, as a numpy mask."""
-    import pyarrow as pa
-
-    t = key.type
-    if not (pa.types.is_integer(t) or pa.types.is_temporal(t)) or key.null_count \
-            or len(key) < 2 or pa.types.is_uint64(t):
+    if key.null_count or len(key) < 2:
         return None
-    arr = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
-    if pa.types.is_temporal(t):
-        arr = arr.view(pa.int64() if t.bit_width == 64 else pa.int32())
-    return _first_mask(arr.to_numpy(zero_copy_only=False), keep)
+    v = int_keys(key)
+    return None if v is None else first_occurrence(v, keep)
 
 
 def _first_or_last(key: pl.Series, keep: str) -> pl.Series | bool | None:
@@ -98,28 +93,8 @@ def _first_or_last(key: pl.Series, keep: str) -> pl.Series | bool | None:
     t = key.dtype
     if not (t.is_integer() or t.is_temporal()) or key.null_count() or key.len() < 2:
         return None
-    mask = _first_mask(key.to_physical().to_numpy(), keep)
+    mask = first_occurrence(key.to_physical().to_numpy(), keep)
     return mask if mask is True else pl.Series(mask)
-
-
-def _first_mask(v: Any, keep: str) -> Any:
-    """numpy mask of the first/last occurrence of each value, or True when none repeats."""
-    import numpy as np
-
-    order = np.argsort(v, kind="stable")
-    sv = v[order]
-    edge = np.empty(len(v), dtype=bool)
-    if keep == "first":
-        edge[0] = True
-        np.not_equal(sv[1:], sv[:-1], out=edge[1:])
-    else:
-        edge[-1] = True
-        np.not_equal(sv[1:], sv[:-1], out=edge[:-1])
-    if bool(edge.all()):
-        return True
-    mask = np.zeros(len(v), dtype=bool)
-    mask[order[edge]] = True
-    return mask
 
 
 # -- nulls -----------------------------------------------------------------------------------

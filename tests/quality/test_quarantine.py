@@ -78,3 +78,72 @@ def test_nothing_lost_good_plus_bad_is_the_input(rows):
     assert r.bad.select(t.column_names).to_pylist() == [rows[i] for i in sorted(bad_rows)]
     assert all(x for x in r.bad.column("_dm_rules").to_pylist())
     assert [f.type for f in r.good.schema] == [f.type for f in ORDERS.schema.to_arrow()]
+
+
+# -- locations: local folders and s3://bucket/prefix ------------------------------------
+
+BAD = pa.table({"id": [1, 1], "ts": [None, None], "country": ["DE", "DE"], "qty": [1, 1]})
+
+
+def test_s3_write_list_and_read_back(s3_bucket: str):
+    root = f"s3://{s3_bucket}/team/lake"
+    q = Quarantine(root)
+    first = check(ORDERS, BAD, quarantine=q, source="s3://raw/orders.csv", run_id="run-7",
+                  task_key="load").quarantine_path
+    second = check(ORDERS, BAD, quarantine=root, source="s3://raw/orders.csv",
+                   run_id="run-7").quarantine_path
+    other = check(ORDERS, BAD, quarantine=q, source="s3://raw/orders.csv",
+                  run_id="run-8").quarantine_path
+    assert first and second and other and len({first, second, other}) == 3
+    assert first.startswith(f"s3://{s3_bucket}/team/lake/quarantine/raw-orders.csv/run-7-")
+    # two writes of one run: two files, in write order, nothing overwritten
+    assert q.files("s3://raw/orders.csv", run_id="run-7") == [first, second]
+    assert q.files("s3://raw/orders.csv") == [first, second, other]
+    assert q.files() == [first, second, other]
+    back = read_quarantine(root, source="s3://raw/orders.csv", run_id="run-7")
+    assert back.num_rows == 2 and set(back.column("_dm_run_id").to_pylist()) == {"run-7"}
+    assert back.column("_dm_task").to_pylist() == ["load", None]
+    assert read_quarantine(root).num_rows == 3
+    assert read_quarantine(f"s3://{s3_bucket}/elsewhere").num_rows == 0
+    assert Quarantine(f"s3://{s3_bucket}/elsewhere").files() == []
+
+
+def test_s3_many_writers_of_one_run_lose_nothing(s3_bucket: str):
+    from concurrent.futures import ThreadPoolExecutor
+
+    q = Quarantine(f"s3://{s3_bucket}/q")
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda i: q.write(BAD.slice(0, 1), source="orders", run_id="r1",
+                                                task_key=f"t{i}"), range(16)))
+    assert len(set(paths)) == 16 and sorted(q.files("orders", "r1")) == sorted(paths)
+    assert sorted(q.read("orders", "r1").column("_dm_task").to_pylist()) == \
+        sorted(f"t{i}" for i in range(16))
+
+
+def test_s3_missing_bucket_is_a_usage_error(s3_bucket: str):
+    import pytest
+
+    from datamill.errors import UsageError
+
+    with pytest.raises(UsageError, match="does not exist"):
+        Quarantine(f"s3://{s3_bucket}-missing/q").write(BAD, source="orders", run_id="r1")
+
+
+def test_bad_locations_are_usage_errors():
+    import pytest
+
+    from datamill.errors import UsageError
+
+    for loc in ("ftp://host/q", "gs://bucket/q", "postgresql://h/db#t"):
+        with pytest.raises(UsageError, match="unsupported scheme.*local folder or s3://"):
+            Quarantine(loc)
+    with pytest.raises(UsageError, match="name a bucket"):
+        Quarantine("s3://")
+
+
+def test_file_urls_and_write_order_past_nine(tmp_path: Path):
+    q = Quarantine(f"file://{tmp_path}")
+    paths = [q.write(BAD, source="orders", run_id="r1") for _ in range(11)]
+    assert [Path(p).name for p in paths[-2:]] == ["r1-10.parquet", "r1-11.parquet"]
+    assert q.files("orders", "r1") == [Path(p) for p in paths]  # 10 after 9, not after 1
+    assert q.files("orders", "r") == []  # a run id is matched whole, not as a prefix

@@ -1,8 +1,20 @@
 """Quarantine: bad rows kept as Parquet files with why, where from, which run and when.
 
-Layout: ``<root>/quarantine/<dataset-slug>/<run_id>-<n>.parquet``. Each file is written
-to a temporary name and linked into place, so a reader never sees half a file and two
-writers never take the same name.
+Layout: ``<root>/quarantine/<dataset-slug>/<run_id>-<n>.parquet``, where ``root`` is a
+local folder or an ``s3://bucket/prefix`` URL (credentials from the AWS environment, the
+endpoint from ``DATAMILL_S3_ENDPOINT_URL``, as for every datamill S3 location).
+
+A reader never sees half a file and two writers never take the same name:
+
+* local: each file is written to a temporary name and hard-linked into place; the link
+  fails if the name is taken, so ``n`` is the next free number (1, 2, 3, ...).
+* S3: each file is written to a local temporary file, then uploaded with one PUT (a
+  multipart upload for big files): an object appears whole or not at all. S3 has no
+  "create if absent", so ``n`` is not counted but made unique without asking the bucket:
+  ``<20-digit nanosecond UTC time>-<8 hex of a uuid4>`` (strictly increasing within one
+  process). Names then sort by run, then by write time, like the local numbers do.
+
+``files()`` lists a dataset's (or every dataset's) files ordered by run, then write order.
 """
 
 from __future__ import annotations
@@ -10,6 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import tempfile
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +37,13 @@ from datamill.errors import UsageError
 
 META_COLUMNS = ("_dm_source", "_dm_run_id", "_dm_task", "_dm_quarantined_at")
 
+# <run>-<n>.parquet (local) and <run>-<ns>-<hex>.parquet (S3)
+_REMOTE_NAME = re.compile(r"^(?P<run>.+)-(?P<n>\d{20})-(?P<tag>[0-9a-f]{8})\.parquet$")
+_LOCAL_NAME = re.compile(r"^(?P<run>.+)-(?P<n>\d+)\.parquet$")
+
+_clock_lock = threading.Lock()
+_last_ns = 0
+
 
 def slug(dataset: str) -> str:
     """A folder name for a dataset identity (URL, path or name)."""
@@ -30,28 +52,82 @@ def slug(dataset: str) -> str:
     return text[:120] or "dataset"
 
 
+def _safe(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id)
+
+
+def _unique_ns() -> int:
+    """Nanoseconds since the epoch, strictly increasing within this process."""
+    global _last_ns
+    with _clock_lock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        return _last_ns
+
+
+def _name_key(name: str) -> tuple[str, int, str]:
+    """(run prefix, write number or time, tie-break) of a quarantine file name."""
+    m = _REMOTE_NAME.match(name) or _LOCAL_NAME.match(name)
+    if not m:
+        return (name, 0, "")
+    return (m.group("run"), int(m.group("n")), m.groupdict().get("tag") or "")
+
+
 class Quarantine:
-    """Where rejected rows go; ``root`` is a local folder (a project or artifact root)."""
+    """Where rejected rows go; ``location`` is a local folder (a project or artifact root,
+    ``file://`` allowed) or an ``s3://bucket/prefix`` URL."""
 
     def __init__(self, location: str | Path):
-        loc = str(location)
-        if loc.startswith("file://"):
-            loc = loc[len("file://"):]
-        elif "://" in loc:
-            raise UsageError(f"quarantine location {loc!r}: only local folders are supported")
-        self.root = Path(loc)
+        loc = str(location).strip()
+        if not loc:
+            raise UsageError("empty quarantine location: give a folder or s3://bucket/prefix")
+        self._storage: Any = None
+        if "://" not in loc or loc.startswith("file://"):
+            self.remote = False
+            self.root: Path | str = Path(loc[len("file://"):] if loc.startswith("file://")
+                                         else loc)
+            self._base = ""
+            return
+        from datamill.io.url import parse_url
+
+        parsed = parse_url(loc)
+        if parsed.scheme not in ("s3", "s3a"):
+            raise UsageError(f"quarantine location {loc!r}: unsupported scheme "
+                             f"{parsed.scheme + '://'!r}; use a local folder or "
+                             "s3://bucket/prefix")
+        self._location = parsed
+        self.remote = True
+        bucket_and_prefix = parsed.path.split("://", 1)[1].strip("/")
+        if not bucket_and_prefix:
+            raise UsageError(f"quarantine location {loc!r}: name a bucket (s3://bucket/prefix)")
+        self._base = re.sub(r"/+", "/", bucket_and_prefix)
+        self.root = f"s3://{self._base}"
 
     def __repr__(self) -> str:
         return f"Quarantine({str(self.root)!r})"
 
     @property
-    def folder(self) -> Path:
-        return self.root / "quarantine"
+    def storage(self) -> Any:
+        """The ``datamill.io.files.Storage`` of a remote root (None for a local one)."""
+        if self.remote and self._storage is None:
+            from datamill.io.files import resolve
+
+            self._storage, _ = resolve(self._location)
+        return self._storage
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_storage": None}
+
+    @property
+    def folder(self) -> Path | str:
+        """``<root>/quarantine``: a Path, or an ``s3://`` URL."""
+        if self.remote:
+            return f"{self.root}/quarantine"
+        return Path(self.root) / "quarantine"
 
     def write(self, bad: pa.Table, *, source: str, run_id: str | None = None,
               task_key: str | None = None) -> str | None:
-        """Write ``bad`` (rows with their ``_dm_*`` reasons); returns the file path, or
-        None when there is nothing to write."""
+        """Write ``bad`` (rows with their ``_dm_*`` reasons); returns the file path (an
+        ``s3://`` URL for a remote root), or None when there is nothing to write."""
         if bad.num_rows == 0:
             return None
         n = bad.num_rows
@@ -67,10 +143,14 @@ class Quarantine:
             if name in table.column_names:
                 table = table.drop_columns([name])
             table = table.append_column(name, arr)
-        folder = self.folder / slug(source)
+        prefix = _safe(run_id) if run_id else now.strftime("%Y%m%dT%H%M%S")
+        if self.remote:
+            return self._write_remote(table, slug(source), prefix)
+        return self._write_local(table, slug(source), prefix)
+
+    def _write_local(self, table: pa.Table, dataset: str, prefix: str) -> str:
+        folder = Path(self.folder) / dataset
         folder.mkdir(parents=True, exist_ok=True)
-        prefix = re.sub(r"[^A-Za-z0-9._-]+", "-", run_id) if run_id else \
-            now.strftime("%Y%m%dT%H%M%S")
         tmp = folder / f".tmp-{uuid.uuid4().hex}.parquet"
         pq.write_table(table, tmp)
         try:
@@ -87,22 +167,67 @@ class Quarantine:
             tmp.unlink(missing_ok=True)
         return str(final)
 
-    def files(self, source: str | None = None, run_id: str | None = None) -> list[Path]:
-        base = self.folder / slug(source) if source else self.folder
-        if not base.exists():
-            return []
-        pattern = "*.parquet" if source else "*/*.parquet"
-        out = [p for p in base.glob(pattern) if not p.name.startswith(".tmp-")]
-        if run_id:
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "-", run_id)
-            out = [p for p in out if p.name.startswith(f"{safe}-")]
-        return sorted(out)
+    def _write_remote(self, table: pa.Table, dataset: str, prefix: str) -> str:
+        st = self.storage
+        key = (f"{self._base}/quarantine/{dataset}/"
+               f"{prefix}-{_unique_ns():020d}-{uuid.uuid4().hex[:8]}.parquet")
+        if st.bucket_missing(key):
+            raise UsageError(f"bucket {self._base.split('/', 1)[0]!r} does not exist (or is "
+                             f"not visible with these credentials): cannot quarantine to "
+                             f"{self.root}")
+        fd, tmp = tempfile.mkstemp(prefix="datamill-quarantine-", suffix=".parquet")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            st.fs.put_file(tmp, key)  # one PUT (or a multipart upload): all or nothing
+        finally:
+            os.unlink(tmp)
+        return st.url(key)
+
+    def files(self, source: str | None = None, run_id: str | None = None) -> list[Any]:
+        """Quarantine files (of one dataset, one run), ordered by run then write order:
+        Paths for a local root, ``s3://`` URLs for a remote one."""
+        safe = _safe(run_id) if run_id else None
+        if self.remote:
+            st = self.storage
+            base = f"{self._base}/quarantine" + (f"/{slug(source)}" if source else "")
+            depth = 1 if source else 2
+            try:
+                found = st.fs.find(base)
+            except FileNotFoundError:
+                found = []
+            items = []
+            for p in found:
+                rel = p[len(base):].strip("/").split("/")
+                if len(rel) == depth and rel[-1].endswith(".parquet") and \
+                        not rel[-1].startswith(".tmp-"):
+                    items.append(("/".join(rel[:-1]), rel[-1], st.url(p)))
+        else:
+            base_p = Path(self.folder) / slug(source) if source else Path(self.folder)
+            if not base_p.exists():
+                return []
+            pattern = "*.parquet" if source else "*/*.parquet"
+            items = [(p.parent.name if not source else "", p.name, p)
+                     for p in base_p.glob(pattern) if not p.name.startswith(".tmp-")]
+        if safe:
+            items = [i for i in items if _name_key(i[1])[0] == safe]
+        items.sort(key=lambda i: (i[0], *_name_key(i[1])))
+        return [i[2] for i in items]
+
+    def _read_file(self, path: Any) -> pa.Table:
+        if not self.remote:
+            return pq.read_table(path)
+        st = self.storage
+        with st.open_raw(st.strip(path)) as f:
+            return pq.read_table(f)
 
     def read(self, source: str | None = None, run_id: str | None = None) -> pa.Table:
         """All quarantined rows (of one dataset, one run), oldest file first."""
-        tables = [pq.read_table(p) for p in self.files(source, run_id)]
+        tables = [self._read_file(p) for p in self.files(source, run_id)]
         if source:
             tables = [t.filter(pc.equal(t.column("_dm_source"), source)) for t in tables]
+        if run_id:
+            tables = [t.filter(pc.equal(t.column("_dm_run_id"), run_id)) for t in tables]
         if not tables:
             return pa.table({name: pa.array([], pa.string()) for name in
                              ("_dm_rule", "_dm_reason", "_dm_column", *META_COLUMNS[:3])})
@@ -116,7 +241,7 @@ def _number(name: str, prefix: str) -> int:
 
 def read_quarantine(location: str | Path, source: str | None = None,
                     run_id: str | None = None) -> pa.Table:
-    """Read back quarantined rows written under ``location``."""
+    """Read back quarantined rows written under ``location`` (a folder or ``s3://`` URL)."""
     return Quarantine(location).read(source, run_id)
 
 

@@ -170,3 +170,22 @@ max_bad_share: 0.1
     bad = read_quarantine(project / ".datamill" / "artifacts", source="orders").to_pylist()
     assert sorted(r["id"] for r in bad) == [17, 2500, 4999]
     assert all(r["_dm_rules"] == ["unique:id", "unique:code"] for r in bad)
+
+
+def test_copy_with_contract_quarantines_to_an_s3_artifact_store(project, s3_bucket, monkeypatch):
+    root = f"s3://{s3_bucket}/team/artifacts"
+    monkeypatch.setenv("DATAMILL_ARTIFACTS", root)
+    pacsv.write_csv(pa.table({"id": [1, 2, 3, 4, 5],
+                              "day": ["2026-06-01", "2024-02-30", "2026-06-03", "soon", "2026-06-05"],
+                              "amount": [1.0, 2.0, -3.0, 4.0, 5.0]}), project / "orders.csv")
+    (project / "orders.yaml").write_text(CONTRACT)
+    rep = copy("orders.csv", "clean/orders.parquet", contract="orders.yaml", handle_signals=False)
+    assert rep.state == "succeeded", rep.error
+    assert (rep.rows_read, rep.rows_written, rep.rows_quarantined) == (5, 2, 3)
+    from datamill.quality import Quarantine, read_quarantine
+
+    files = Quarantine(root).files("orders", run_id=rep.run_id)
+    assert len(files) == 1 and files[0].startswith(f"{root}/quarantine/orders/")
+    bad = read_quarantine(root, source="orders", run_id=rep.run_id).to_pylist()
+    assert sorted(r["id"] for r in bad) == [2, 3, 4]
+    assert not (project / ".datamill" / "artifacts" / "quarantine").exists()

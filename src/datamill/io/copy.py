@@ -246,8 +246,9 @@ class _CopyContract:
 
         c = self.contract
         store = getattr(ctx, "_artifacts", None)
-        if store is None or not store.is_local:
-            raise UsageError("copy --contract needs a local artifact store for the quarantine")
+        if store is None:
+            raise UsageError("copy --contract needs an artifact store for the quarantine")
+        # the store's root: a local folder or an s3:// URL, both valid quarantine locations
         res = check(c, pa.Table.from_batches([batch]), quarantine=Quarantine(store.root),
                     source=c.name, run_id=ctx.run_id, task_key=ctx.key, seen=seen)
         if res.drift.policy == "fail" and res.drift.found:

@@ -411,8 +411,6 @@ def test_delta_append_replace_merge_time_travel(tmp_path: Path) -> None:
     assert dio.read(plain).num_rows == 3
 
 
-@pytest.mark.skip(reason="delta-rs (object_store) requests to moto's threaded server time out "
-                  "after the server answers; to check against MinIO or real S3")
 def test_delta_on_s3(bucket: str) -> None:
     url = f"s3://{bucket}/lake/orders.delta"
     dio.write(url, TABLE, load_id="a")

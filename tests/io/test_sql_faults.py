@@ -75,3 +75,20 @@ def test_server_killed_mid_load(pg: PostgresInstance, mode: str) -> None:
     assert sorted(ids) == expected
     tables = io.read(pg.url, query="SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     assert not any("__dm_" in t for t in tables.column(0).to_pylist())
+
+
+def test_restart_right_after_kill_waits_for_dying_backends(pg: PostgresInstance) -> None:
+    """SIGKILL only queues the signal: killed backends can still be attached to the old
+    shared memory when the restart comes, which PostgreSQL refuses ("pre-existing shared
+    memory block is still in use"). kill() returns only once every one has exited."""
+    psycopg = pytest.importorskip("psycopg")
+    for _ in range(10):
+        conns = [psycopg.connect(pg.dsn, autocommit=True) for _ in range(8)]
+        for c in conns:
+            c.execute("SELECT count(*) FROM pg_class").fetchall()
+        crash(pg)
+        pg.start()  # at once: no sleep
+        for c in conns:
+            c.close()
+        with psycopg.connect(pg.dsn) as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)

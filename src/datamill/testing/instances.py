@@ -323,20 +323,35 @@ class ServerInstance:
 
     def _kill_group(self) -> None:
         assert self.proc is not None
-        # Children that left the group (PostgreSQL backends call setsid) die first, so none
-        # of them can finish a transaction after the "crash"; then the group, while the
-        # leader is unreaped, so its pgid cannot be reused.
-        for child in _descendants(self.proc.pid):
+        victims: list[tuple[int, int]] = []
+        if self.proc.returncode is None:
+            # The leader is unreaped (running or a zombie), so its pid and pgid are still
+            # ours. Children that left the group (PostgreSQL backends call setsid) die
+            # first, so none of them can finish a transaction after the "crash"; then the
+            # group. Once the leader is reaped its pid may belong to anyone: never signal it.
+            for child in _descendants(self.proc.pid):
+                start = _start_time(child)
+                if start is not None:
+                    victims.append((child, start))
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             try:
-                os.kill(child, signal.SIGKILL)
+                os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+            self.proc.wait()
+        # SIGKILL only queues the signal: a process is gone once it has exited (a zombie
+        # holds no memory, sockets or files). Until then it may still hold what a restart
+        # needs (PostgreSQL refuses to start while a killed backend is still attached to
+        # the old shared memory), so wait for every one of them, not just the leader.
+        _wait_exited(victims, 10.0)
+        self._after_kill()
         _wait_port_closed(self.port)
+
+    def _after_kill(self) -> None:
+        """Wait until nothing of the killed server holds what a restart needs."""
 
     def _remove_dir(self) -> None:
         assert self.dir is not None
@@ -363,6 +378,40 @@ def _descendants(pid: int) -> list[int]:
         out.append(p)
         stack.extend(children.get(p, []))
     return out[::-1]
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None if it has exited (gone or
+    a zombie): with the pid, it names one process even if the pid is reused later."""
+    fields = _stat(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _wait_exited(procs: list[tuple[int, int]], timeout: float) -> bool:
+    """Wait up to ``timeout`` until each ``(pid, start_time)`` has exited."""
+    deadline = time.monotonic() + timeout
+    left = list(procs)
+    while True:
+        left = [(pid, start) for pid, start in left if _start_time(pid) == start]
+        if not left:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
 
 
 def _wait_unreaped(pid: int, timeout: float) -> bool:
@@ -553,6 +602,32 @@ class PostgresInstance(ServerInstance):
             and port_open(self.port)
         )
 
+    def _after_kill(self) -> None:
+        # A restart refuses to run ("pre-existing shared memory block is still in use")
+        # while any process of the killed server is still attached to its SysV segment:
+        # backends that were still exiting, or a child the postmaster forked while it was
+        # being killed (after we listed its children). Every one of them runs in the
+        # data dir, so sweep by working directory until the segment is free.
+        if self.dir is None:
+            return
+        data = os.path.realpath(self.data_dir)
+        lines = self._lockfile()
+        parts = lines[6].split() if len(lines) >= 7 else []
+        shmid = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+        deadline = time.monotonic() + 10.0
+        while True:
+            left = _processes_in(data)
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if not left and not _shm_attached(shmid):
+                return
+            if time.monotonic() > deadline:
+                return  # start() will fail and show the server's own explanation
+            time.sleep(0.005)
+
     def _remove_dir(self) -> None:
         # A postmaster killed with SIGKILL leaves its small SysV shared memory segment
         # behind (a restart reclaims it, a removed dir would not): remove it.
@@ -567,6 +642,38 @@ class PostgresInstance(ServerInstance):
                     check=False,
                 )
         super()._remove_dir()
+
+
+def _processes_in(directory: str) -> list[int]:
+    """Live (not zombie) processes whose working directory is ``directory``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/cwd") != directory:
+                continue
+        except OSError:
+            continue
+        if _start_time(int(entry)) is not None:
+            out.append(int(entry))
+    return out
+
+
+def _shm_attached(shmid: int | None) -> bool:
+    """Whether SysV shared memory segment ``shmid`` exists and a process is attached."""
+    if shmid is None:
+        return False
+    try:
+        with open("/proc/sysvipc/shm") as f:
+            next(f)  # the header
+            for line in f:
+                fields = line.split()
+                if len(fields) > 6 and fields[1] == str(shmid):
+                    return int(fields[6]) > 0
+    except (OSError, StopIteration, ValueError):
+        return False
+    return False
 
 
 # ----------------------------------------------------------------------------- Redis

@@ -234,7 +234,3 @@ def _fix_numeric(batch: pa.RecordBatch, types: dict[str, pa.DataType | None]) ->
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def is_connection_lost(exc: BaseException) -> bool:
-    return isinstance(exc, DatabaseError) or "connection" in str(exc).lower()

@@ -1228,6 +1228,17 @@ _ORDERS_METHOD = (
     "defaults); pandas and Polars reject Feb 30 themselves (not `pyarrow.compute.strptime`, "
     "which turns it into Mar 1).")
 
+def _contract_contenders(kind: str) -> list[Contender]:
+    """datamill and pandera (peer, one repeat, always 10M rows) on the same input kind."""
+    return [
+        Contender("datamill", f"{_MOD}:dm_contract", {**_ORD, "kind": kind},
+                  packages=DM_PACKAGES, repeats=3, timeout=1800),
+        Contender("pandera", f"{_MOD}:peer_pandera",
+                  {"rows": ORDERS_FULL, "quick_rows": ORDERS_FULL, "kind": kind}, role="peer",
+                  packages=("pandera", "pandas", "pyarrow"), repeats=1, warmup=0, timeout=1200),
+    ]
+
+
 BENCHMARKS = [
     Benchmark(
         name="etl.orders", issue=3,
@@ -1289,13 +1300,7 @@ BENCHMARKS = [
         name="etl.contract", issue=3,
         title="contract check with quarantine on the raw orders table",
         goal="datamill rows/s ≥ 2x pandera's",
-        contenders=[
-            Contender("datamill", f"{_MOD}:dm_contract", _ORD, packages=DM_PACKAGES, repeats=3,
-                      timeout=1800),
-            Contender("pandera", f"{_MOD}:peer_pandera",
-                      {"rows": ORDERS_FULL, "quick_rows": ORDERS_FULL}, role="peer",
-                      packages=("pandera", "pandas"), repeats=1, warmup=0, timeout=1200),
-        ],
+        contenders=_contract_contenders("raw"),
         check=_rate_check(2.0, reference=7_000_000), method=(
             "The raw orders table of `etl.orders` (10M rows, 1M quick; duplicates, bad "
             "timestamps, negative quantities, null prices included) read into Arrow before "
@@ -1314,14 +1319,7 @@ BENCHMARKS = [
         name="etl.contract.typed", issue=3,
         title="contract check with quarantine on the orders table with typed columns",
         goal="datamill rows/s ≥ 2x pandera's (the regime of the issue's 7M rows/s figure)",
-        contenders=[
-            Contender("datamill", f"{_MOD}:dm_contract", {**_ORD, "kind": "typed"},
-                      packages=DM_PACKAGES, repeats=3, timeout=1800),
-            Contender("pandera", f"{_MOD}:peer_pandera",
-                      {"rows": ORDERS_FULL, "quick_rows": ORDERS_FULL, "kind": "typed"},
-                      role="peer", packages=("pandera", "pandas"), repeats=1, warmup=0,
-                      timeout=1200),
-        ],
+        contenders=_contract_contenders("typed"),
         check=_rate_check(2.0, reference=7_000_000), method=(
             "As `etl.contract`, but the ts column arrives already typed (a timestamp, "
             "malformed values null; parsed before timing), as from Parquet or a database, so "
@@ -1335,14 +1333,7 @@ BENCHMARKS = [
         name="etl.contract.clean", issue=3,
         title="contract check of 10M typed orders that are all good",
         goal="datamill rows/s ≥ 2x pandera's (no bad rows: nothing to quarantine)",
-        contenders=[
-            Contender("datamill", f"{_MOD}:dm_contract", {**_ORD, "kind": "clean"},
-                      packages=DM_PACKAGES, repeats=3, timeout=1800),
-            Contender("pandera", f"{_MOD}:peer_pandera",
-                      {"rows": ORDERS_FULL, "quick_rows": ORDERS_FULL, "kind": "clean"},
-                      role="peer", packages=("pandera", "pandas", "pyarrow"), repeats=1,
-                      warmup=0, timeout=1200),
-        ],
+        contenders=_contract_contenders("clean"),
         check=_rate_check(2.0, reference=7_000_000), method=(
             "The clean orders of `etl.pg_load` (10M rows: id ascending, ts a timestamp, "
             "country two upper-case letters, quantity 1..20, price ≥ 0), every row passing "

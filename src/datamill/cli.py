@@ -490,14 +490,9 @@ def _emit_report(result: Any, output: str | None, as_json: bool, what: str) -> N
 def _table(source: str) -> Any:
     """A pandas DataFrame from a local file, or from any connector URL (s3://, a database
     table URL#table, an HTTP API, a named connection)."""
-    from datamill.analytics.source import parse_dates, read_table
+    from datamill.analytics.source import read_table
 
-    local = "://" not in source and "#" not in source and Path(source).exists()
-    if local:
-        return read_table(source)
-    from datamill.io.api import read
-
-    return parse_dates(read(source).to_pandas())
+    return read_table(source)
 
 
 @main.command()
@@ -505,7 +500,7 @@ def _table(source: str) -> Any:
 @click.option("--by", default=None, metavar="COL[,COL]", help="Describe per group of these columns.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def describe(source: str, by: str | None, as_json: bool) -> None:
-    """Descriptive statistics of every column of SOURCE (a CSV, Parquet, JSON or Excel file)."""
+    """Descriptive statistics of every column of SOURCE (a file or any connector URL)."""
     from datamill.analytics.describe import describe as run_describe
 
     df = _table(source)

@@ -116,3 +116,18 @@ def test_against_numpy_and_scipy(values):
         assert d["skewness"] == pytest.approx(sps.skew(x, bias=False), rel=1e-4, abs=1e-4)
         assert d["kurtosis"] == pytest.approx(sps.kurtosis(x, bias=False), rel=1e-4, abs=1e-4)
     assert d["distinct"] == len(np.unique(x))
+
+
+def test_describe_reads_connector_locations(tmp_path, s3_bucket):
+    # a database table URL and an S3 object go through datamill.io; ISO text becomes datetime
+    from datamill import io
+
+    t = pa.table({"x": [1.0, 2.0, 3.0], "day": ["2026-01-01", "2026-01-02", "2026-01-03"]})
+    db = f"sqlite:///{tmp_path / 'w.db'}#t"
+    io.write(db, t)
+    d = describe(db)
+    assert d.loc["x", "mean"] == 2.0 and d.loc["day", "dtype"].startswith("Datetime")
+    io.write(f"s3://{s3_bucket}/lake/t.parquet", t, mode="replace")
+    assert describe(f"s3://{s3_bucket}/lake/t.parquet").loc["x", "max"] == 3.0
+    with pytest.raises(UsageError):
+        describe(f"s3://{s3_bucket}/lake/missing.parquet")

@@ -1,7 +1,7 @@
-"""Read a table for analysis from a local file (CSV, TSV, Parquet, JSON / NDJSON, Excel).
-
-The connectors layer (`datamill.io`) will take over URLs, databases and object stores;
-until then the analytics commands read local files with this module.
+"""Read a table for analysis: a local file (CSV, TSV, Parquet, JSON / NDJSON, Excel) with
+pandas, so the analysis sees the dtypes pandas users expect, or any connector location
+(``s3://``, a database ``URL#table``, an HTTP API, a named connection) through
+``datamill.io``. Text columns of ISO dates become datetimes either way.
 """
 
 from __future__ import annotations
@@ -15,10 +15,19 @@ SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".ndjson", ".jso
 
 
 def read_table(source: str | Path, *, columns: list[str] | None = None) -> Any:
-    """A pandas DataFrame from a local file or a folder of Parquet files."""
+    """A pandas DataFrame from a local file, a folder of Parquet files, or a connector URL."""
     import pandas as pd
 
-    path = Path(source).expanduser()
+    text = str(source)
+    if ("://" in text and not text.startswith("file://")) or "#" in text \
+            or not (Path(text).expanduser().exists() or Path(text).suffix):
+        # a connector location, or a bare name (a named connection in datamill.toml)
+        from datamill.io.api import read
+
+        return parse_dates(read(text, columns=columns).to_pandas())
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    path = Path(text).expanduser()
     if not path.exists():
         raise UsageError(f"{source}: no such file or folder")
     suffix = path.suffix.lower()

@@ -251,6 +251,33 @@ def test_whole_read_equals_streaming_read_and_falls_back_on_type_change(tmp_path
     assert any("'b'" in n and "string" in n for n in src.notes)
 
 
+def test_whole_read_keeps_types_of_duplicate_column_names(tmp_path: Path) -> None:
+    # two columns named 'a' (int, then float): one type per name must not widen the first
+    p = tmp_path / "dup.csv"
+    p.write_text("a,b,a\n1,x,1.5\n2,y,2.5\n")
+    whole = pa.Table.from_batches(list(_source(str(p)).batches(whole=True)))
+    streamed = pa.Table.from_batches(list(_source(str(p)).batches()))
+    assert whole.schema == streamed.schema
+    assert whole.schema.types[0] == pa.int64()
+
+
+@pytest.mark.parametrize("block", [16, 32, 64])
+def test_whole_read_falls_back_on_quoted_newlines(tmp_path: Path, block: int) -> None:
+    # without newlines_in_values a quoted newline parses by where the blocks fall; the one-go
+    # read must then hand back what the streaming reader does, not another split
+    p = tmp_path / "nl.csv"
+    p.write_text("c0\n" + '"p\nq"\nNA\n12:00:00\n1.5\n' * 6)
+
+    def outcome(whole: bool) -> object:
+        try:
+            return pa.Table.from_batches(list(_source(str(p), block_size=block)
+                                              .batches(whole=whole))).to_pylist()
+        except UsageError as exc:
+            return str(exc)
+
+    assert outcome(True) == outcome(False)
+
+
 def test_json_array_and_nested_structs(tmp_path: Path) -> None:
     p = tmp_path / "a.json"
     p.write_text(json.dumps([{"id": 1, "u": {"n": "x"}}, {"id": 2, "u": {"n": "y"}}]))

@@ -11,6 +11,7 @@ the fix (``types={"col": "string"}``). Values never turn into silent nulls.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -220,11 +221,58 @@ def _read_whole(src: Any, ref: Any, columns: list[str] | None, block: int) -> An
             first = pc.open_csv(f, read_options=ro, parse_options=po, convert_options=co).schema
         if any(pa.types.is_null(t) or pa.types.is_binary(t) for t in first.types):
             return None  # empty first-block columns and undecodable text: the slow path says
+        if len(set(first.names)) < len(first.names):
+            return None  # repeated names: column_types holds one type per name
         _, _, co = _options(src, ref, columns, 0, block, {f.name: f.type for f in first}, refuse)
         with src.opener(ref)() as f:
-            return pc.read_csv(f, read_options=ro, parse_options=po, convert_options=co)
+            table = pc.read_csv(f, read_options=ro, parse_options=po, convert_options=co)
+        if not po.newlines_in_values and _has_quoted_newline(table, po.quote_char):
+            return None  # without newlines_in_values a quoted newline parses by blocks
+        return table
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, OSError):
         return None
+
+
+def _has_quoted_newline(table: Any, quote: Any) -> bool:
+    """Whether a string value holds a line break (only a quoted one can) or the quote
+    character (what is left of a quoted newline cut at a block boundary, whose first
+    part the parser drops): a memchr per mark over each chunk's value bytes, no copy."""
+    import numpy as np
+    import pyarrow as pa
+
+    marks = [10, 13] + ([ord(quote)] if isinstance(quote, str) and len(quote) == 1 else [])
+    memchr = _memchr()
+    for col in table.columns:
+        if not pa.types.is_string(col.type):
+            continue
+        for c in col.chunks:
+            if not len(c):
+                continue
+            offsets = np.frombuffer(c.buffers()[1], dtype=np.int32)
+            lo, hi = int(offsets[c.offset]), int(offsets[c.offset + len(c)])
+            data = c.buffers()[2]
+            if memchr is not None:
+                if any(memchr(data.address + lo, m, hi - lo) for m in marks):
+                    return True
+            elif any(bytes([m]) in bytes(memoryview(data)[lo:hi]) for m in marks):
+                return True
+    return False
+
+
+@functools.cache
+def _memchr() -> Any:
+    """libc's memchr through ctypes (None where there is no C library to load)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or ctypes.util.find_library("msvcrt"))
+        fn = libc.memchr
+    except Exception:  # noqa: BLE001 - any platform without it takes the copying check
+        return None
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    return fn
 
 
 def _split(batch: Any, batch_size: int) -> Iterator[Any]:

@@ -170,6 +170,16 @@ def test_dedupe_by_key_in_table_order_matches_pandas(keys, nearly_sorted, keep, 
     assert got_arrow.column("v").to_pylist() == ref["v"].tolist()
 
 
+@pytest.mark.parametrize("key", ["k", "s", None])
+def test_dedupe_of_arrow_keeps_column_types_on_every_path(key):
+    # an int key without nulls stays in Arrow; a null key, a text key or no key go through
+    # Polars: the caller's column types must not depend on which path ran
+    t = pa.table({"k": pa.array([1, None, 1, 2], pa.int64()), "s": ["a", "b", "a", "c"]})
+    for table in (t, t.filter(pa.array([True, False, True, True]))):
+        got = dedupe(table, key=key)
+        assert got.schema == table.schema
+
+
 def test_dedupe_sorted_key_without_repeats_keeps_every_row():
     t = pa.table({"id": list(range(1000)), "x": [1.5] * 1000})
     assert dedupe(t, key="id").equals(t)

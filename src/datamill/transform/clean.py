@@ -61,16 +61,30 @@ def dedupe(table: Any, key: str | list[str] | None = None,
     if not keys:
         if order:
             raise UsageError("dedupe: order_by needs a key= (exact duplicates are identical rows)")
-        return back(df.unique(maintain_order=True, keep="first"), kind)
+        return _back_as(df.unique(maintain_order=True, keep="first"), kind, table)
     if not order and len(keys) == 1:
         keep_mask = _first_or_last(df.get_column(keys[0]), keep)
         if keep_mask is not None:
-            return back(df if keep_mask is True else df.filter(keep_mask), kind)
+            return _back_as(df if keep_mask is True else df.filter(keep_mask), kind, table)
     d = df.with_row_index(_ROW)
     if order:
         d = d.sort([*order, _ROW], nulls_last=False, maintain_order=True)
     d = d.unique(subset=keys, keep=keep, maintain_order=True).sort(_ROW).drop(_ROW)
-    return back(d, kind)
+    return _back_as(d, kind, table)
+
+
+def _back_as(df: pl.DataFrame, kind: str, table: Any) -> Any:
+    """``back``, with an Arrow input's own column types (the Arrow path above keeps them:
+    a result must not change type by which path picked its rows)."""
+    out = back(df, kind)
+    if kind == "arrow":
+        import pyarrow as pa
+
+        try:
+            return out.cast(table.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            return out
+    return out
 
 
 def _first_or_last_arrow(key: Any, keep: str) -> Any:

@@ -65,3 +65,17 @@ def test_url_grammar():
     assert parse_url("data/*.csv").dataset.startswith("file:///")
     with pytest.raises(UsageError):
         parse_url("  ")
+
+
+def test_file_database_dataset_identity_is_absolute(tmp_path, monkeypatch):
+    # sqlite:///rel.db opened from different folders is two datasets; from the same folder
+    # it is the absolute path, whichever way it was spelled
+    from datamill.io.url import parse_url
+
+    monkeypatch.chdir(tmp_path)
+    rel = parse_url("sqlite:///out/w.db#orders").dataset
+    assert rel == f"sqlite:///{tmp_path.resolve() / 'out' / 'w.db'}#orders"
+    assert parse_url(f"sqlite:///{tmp_path / 'out' / 'w.db'}#orders").dataset == rel
+    assert parse_url("sqlite:///:memory:#t").dataset == "sqlite:///:memory:#t"
+    assert parse_url("duckdb:///x.duckdb#main.t").dataset == \
+        f"duckdb:///{tmp_path.resolve() / 'x.duckdb'}#main.t"

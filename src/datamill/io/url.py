@@ -47,12 +47,21 @@ class Location:
     def dataset(self) -> str:
         """The normalised dataset identity used for lineage (URL + table or path)."""
         if self.family == "sql":
-            base = redact_url(self.path, drop_user=False)
+            base = redact_url(_absolute_file_db(self.path), drop_user=False)
             qual = f"{self.schema}.{self.table}" if self.schema else self.table
             return f"{base}#{qual}"
         if self.scheme in ("", "file"):
             return "file://" + str(Path(self.path).expanduser().resolve())
         return redact_url(self.path)
+
+
+def _absolute_file_db(url: str) -> str:
+    """``sqlite:///rel/x.db`` -> ``sqlite:////abs/rel/x.db`` (also DuckDB): a file database
+    named relative to where it was opened is one dataset, wherever the run started."""
+    m = re.match(r"^((?:sqlite|duckdb)(?:\+\w+)?:///)([^?#]*)(.*)$", url, re.I)
+    if not m or not m.group(2) or m.group(2).startswith("/") or m.group(2) == ":memory:":
+        return url
+    return m.group(1) + str(Path(m.group(2)).expanduser().resolve()) + m.group(3)
 
 
 _PW = re.compile(r"(?P<pre>://[^:/@]+:)(?P<pw>[^@]*)(?P<at>@)")

@@ -425,7 +425,7 @@ class FileSource:
         elif fmt == "parquet":
             from datamill.io.formats import columnar
 
-            yield from columnar.read_parquet(self, ref, columns, batch_size)
+            yield from columnar.read_parquet(self, ref, columns, batch_size, whole)
         elif fmt == "excel":
             from datamill.io.formats import columnar
 

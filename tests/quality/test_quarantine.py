@@ -147,3 +147,20 @@ def test_file_urls_and_write_order_past_nine(tmp_path: Path):
     assert [Path(p).name for p in paths[-2:]] == ["r1-10.parquet", "r1-11.parquet"]
     assert q.files("orders", "r1") == [Path(p) for p in paths]  # 10 after 9, not after 1
     assert q.files("orders", "r") == []  # a run id is matched whole, not as a prefix
+
+
+def _bad(n: int) -> pa.Table:
+    return pa.table({"id": list(range(n)), "_dm_rule": ["type"] * n, "_dm_reason": ["x"] * n})
+
+
+def test_discard_drops_one_runs_files_of_one_dataset_only(tmp_path: Path, s3_bucket: str):
+    for root in (tmp_path, f"s3://{s3_bucket}/q"):
+        q = Quarantine(root)
+        q.write(_bad(2), source="orders", run_id="r1")
+        q.write(_bad(3), source="orders", run_id="r1")
+        q.write(_bad(1), source="orders", run_id="r2")
+        q.write(_bad(4), source="other", run_id="r1")
+        assert q.discard("orders", "r1") == 2
+        assert q.read("orders").column("_dm_run_id").to_pylist() == ["r2"]
+        assert q.read("other").num_rows == 4
+        assert q.discard("orders", "r1") == 0

@@ -121,6 +121,7 @@ def copy(
             from datamill.quality import SeenKeys
 
             seen = SeenKeys()  # a retry starts again from the first batch: keys too
+            checker.start(ctx)
 
         def good_batches() -> Any:
             nonlocal read, quarantined, watermark
@@ -238,18 +239,31 @@ class _CopyContract:
 
         self.contract = load_contract(contract)
 
+    def _quarantine(self, ctx: Any) -> Any:
+        from datamill.quality import Quarantine
+
+        store = getattr(ctx, "_artifacts", None)
+        if store is None:
+            raise UsageError("copy --contract needs an artifact store for the quarantine")
+        return Quarantine(store.root)
+
+    def start(self, ctx: Any) -> None:
+        """Before an attempt reads its first batch: a retried or resumed copy reads the same
+        rows again, so what an earlier attempt of this run quarantined is dropped, not
+        doubled."""
+        n = self._quarantine(ctx).discard(self.contract.name, ctx.run_id)
+        if n:
+            ctx.log.info("dropped %d quarantine file(s) of an earlier attempt of this run", n)
+
     def __call__(self, batch: Any, ctx: Any, seen: Any) -> tuple[Any, int]:
         """(good rows as one batch or None, rows rejected)."""
         import pyarrow as pa
 
-        from datamill.quality import Quarantine, check
+        from datamill.quality import check
 
         c = self.contract
-        store = getattr(ctx, "_artifacts", None)
-        if store is None:
-            raise UsageError("copy --contract needs an artifact store for the quarantine")
         # the store's root: a local folder or an s3:// URL, both valid quarantine locations
-        res = check(c, pa.Table.from_batches([batch]), quarantine=Quarantine(store.root),
+        res = check(c, pa.Table.from_batches([batch]), quarantine=self._quarantine(ctx),
                     source=c.name, run_id=ctx.run_id, task_key=ctx.key, seen=seen)
         if res.drift.policy == "fail" and res.drift.found:
             raise UsageError(res.summary())

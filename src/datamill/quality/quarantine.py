@@ -214,6 +214,17 @@ class Quarantine:
         items.sort(key=lambda i: (i[0], *_name_key(i[1])))
         return [i[2] for i in items]
 
+    def discard(self, source: str, run_id: str) -> int:
+        """Delete the files one run wrote for one dataset (a retried or resumed load that
+        reads its rows again writes them again); returns how many were deleted."""
+        found = self.files(source, run_id)
+        if self.remote and found:
+            self.storage.fs.rm([self.storage.strip(str(p)) for p in found])
+        else:
+            for p in found:
+                Path(p).unlink(missing_ok=True)
+        return len(found)
+
     def _read_file(self, path: Any) -> pa.Table:
         if not self.remote:
             return pq.read_table(path)

@@ -92,3 +92,14 @@ def test_duplicates_are_later_repeats_of_a_non_null_key(rows, kind):
             seen_keys.add(k)
     got = _duplicates(table, key)
     assert (list(got) if got is not None else [False] * len(rows)) == want
+
+
+def test_float_keys_nan_and_signed_zero_across_batches_as_within_one():
+    # whatever the whole-table check calls a repeat (NaN after NaN, -0.0 after 0.0), the
+    # batched check must call a repeat too
+    contract = Contract("c", [Column("k", "float", unique=True)])
+    table = pa.table({"k": pa.array([1.5, float("nan"), 0.0, 2.5, float("nan"), -0.0, 1.5])})
+    whole = check(contract, table).bad.column("_dm_row").to_pylist()
+    assert whole == [4, 5, 6]
+    for size in (1, 2, 3):
+        assert _batched(contract, table, size) == whole

@@ -109,7 +109,10 @@ class _KeySet:
         mine = keys.take(pa.array(rows))
         same = np.ones(len(rows), dtype=bool)
         for name in keys.column_names:
-            eq = pc.fill_null(pc.equal(stored.column(name), mine.column(name)), False)
+            a, b = stored.column(name), mine.column(name)
+            eq = pc.fill_null(pc.equal(a, b), False)
+            if pa.types.is_floating(a.type):  # NaN repeats NaN, as within one batch
+                eq = pc.or_(eq, pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False))
             same &= np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
         return same
 

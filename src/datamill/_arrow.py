@@ -74,7 +74,8 @@ def int_keys(col: Any) -> np.ndarray | None:
     """An integer, date or timestamp Arrow column as int64 numpy values (nulls as 0), or
     None for other types."""
     t = col.type
-    if not (pa.types.is_integer(t) or pa.types.is_temporal(t)) or pa.types.is_uint64(t):
+    if not (pa.types.is_integer(t) or pa.types.is_temporal(t)) or pa.types.is_uint64(t) \
+            or pa.types.is_interval(t):  # (months, days, nanoseconds): not one integer
         return None
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_temporal(t):

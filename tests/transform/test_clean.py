@@ -293,3 +293,13 @@ def test_errors_name_the_column_and_list_the_available_ones():
         clip_outliers(t, "b")
     with pytest.raises(UsageError, match="expected a table"):
         dedupe([1, 2, 3])
+
+
+def test_a_column_polars_cannot_hold_is_a_clear_error_naming_it():
+    # an interval key is not one integer (no sort path) and Polars cannot import it:
+    # a UsageError naming the column, not an ArrowInvalid or a Polars ComputeError
+    iv = pa.MonthDayNano
+    t = pa.table({"k": pa.array([iv([1, 2, 3]), iv([1, 2, 3]), iv([0, 0, 1])],
+                                pa.month_day_nano_interval()), "v": [1, 2, 3]})
+    with pytest.raises(UsageError, match=r"column k \(month_day_nano_interval\).*cast or drop"):
+        dedupe(t, key="k")

@@ -49,7 +49,14 @@ def to_polars(data: Any) -> tuple[pl.DataFrame, str]:
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     # no rechunk: a chunked table (a CSV read, a filter) converts without copying it whole
-    return pl.from_arrow(data, rechunk=False), kind  # type: ignore[return-value]
+    try:
+        return pl.from_arrow(data, rechunk=False), kind  # type: ignore[return-value]
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
+        odd = [f"{f.name} ({f.type})" for f in data.schema
+               if pa.types.is_interval(f.type) or pa.types.is_union(f.type)]
+        where = f" (column {', '.join(odd)})" if odd else ""
+        raise UsageError(f"the table cannot be used by transforms{where}: "
+                         f"{str(exc).splitlines()[0]}; cast or drop the column first") from None
 
 
 def back(df: pl.DataFrame, kind: str) -> Any:

@@ -692,16 +692,25 @@ def _column_masks(raw: pa.Array, col: Column, treat_nullable: bool) -> tuple[pa.
     return values, [m if m is None or pc.any(m).as_py() else None for m in masks]
 
 
-def _duplicates(table: pa.Table, key: list[str]) -> np.ndarray | None:
-    """Rows whose non-null key already appeared in an earlier row."""
-    n = table.num_rows
-    if n < 2:
-        return None
-    valid = np.ones(n, dtype=bool)
+def _key_valid(table: pa.Table, key: list[str]) -> np.ndarray:
+    """Rows whose key has no null."""
+    valid = np.ones(table.num_rows, dtype=bool)
     for k in key:
         col = table.column(k)
         if col.null_count:
             valid &= _np(pc.is_valid(col))
+    return valid
+
+
+def _duplicates(table: pa.Table, key: list[str],
+                valid: np.ndarray | None = None) -> np.ndarray | None:
+    """Rows whose non-null key already appeared in an earlier row (``valid``: the rows
+    whose key has no null, when the caller has it)."""
+    n = table.num_rows
+    if n < 2:
+        return None
+    if valid is None:
+        valid = _key_valid(table, key)
     v = int_keys(table.column(key[0])) if len(key) == 1 else None
     if v is not None:  # integer, date, timestamp: a stable sort, exact
         if valid.all():
@@ -735,12 +744,10 @@ def _duplicates(table: pa.Table, key: list[str]) -> np.ndarray | None:
 
 def _unique_mask(table: pa.Table, key: list[str], seen: SeenKeys | None) -> np.ndarray | None:
     """Repeats within the table and, with ``seen``, of keys from earlier batches."""
-    dup = _duplicates(table, key)
     if seen is None:
-        return dup
-    valid = np.ones(table.num_rows, dtype=bool)
-    for k in key:
-        valid &= ~_np(pc.is_null(table.column(k)))
+        return _duplicates(table, key)
+    valid = _key_valid(table, key)
+    dup = _duplicates(table, key, valid)
     prior = seen.repeats(table, key, valid)
     seen.add(table, key, valid)
     mask = prior if dup is None else (dup | prior)

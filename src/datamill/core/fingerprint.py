@@ -45,8 +45,13 @@ def code_fingerprint(fn: Callable[..., Any]) -> str:
                 getattr(body[0], "value", None), ast.Constant
             ) and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
-        text = ast.dump(node, annotate_fields=False, include_attributes=False)
-    except (OSError, TypeError, SyntaxError, IndexError):
+        try:
+            text = ast.dump(node, annotate_fields=False, include_attributes=False)
+        except RecursionError:
+            # Deeply nested code (a generated 1,000-term expression) overflows the
+            # recursive dump; the iterative walk gives an equally precise text.
+            text = "iter:" + _dump_iterative(node)
+    except (OSError, TypeError, SyntaxError, IndexError, RecursionError):
         # No source (REPL, lambda in exec): fall back to the bytecode and constants.
         if code is None:
             text = repr(fn)
@@ -55,6 +60,51 @@ def code_fingerprint(fn: Callable[..., Any]) -> str:
     fp = _hash(text)
     _code_cache[cache_key] = fp
     return fp
+
+
+def _dump_iterative(root: ast.AST) -> str:
+    """A text of an AST, like ``ast.dump`` without attributes, walked with an explicit stack.
+
+    Two trees give the same text exactly when ``ast.dump`` would; the recursion limit
+    never applies, whatever the nesting depth.
+    """
+    out: list[str] = []
+    # Stack of pending items: an AST node, a list, or a literal text to emit.
+    stack: list[Any] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Literal):
+            out.append(item.text)
+        elif isinstance(item, ast.AST):
+            out.append(type(item).__name__)
+            parts: list[Any] = [_OPEN]
+            for i, name in enumerate(item._fields):
+                if i:
+                    parts.append(_COMMA)
+                parts.append(getattr(item, name, None))
+            parts.append(_CLOSE)
+            stack.extend(reversed(parts))
+        elif isinstance(item, list):
+            parts = [_LOPEN]
+            for i, v in enumerate(item):
+                if i:
+                    parts.append(_COMMA)
+                parts.append(v)
+            parts.append(_LCLOSE)
+            stack.extend(reversed(parts))
+        else:
+            out.append(repr(item))
+    return "".join(out)
+
+
+class _Literal:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_OPEN, _CLOSE, _LOPEN, _LCLOSE, _COMMA = (_Literal(t) for t in ("(", ")", "[", "]", ","))
 
 
 def task_fingerprint(
@@ -66,8 +116,9 @@ def task_fingerprint(
     source_version: str | None = None,
 ) -> str:
     """Combine the parts of a cache key. ``params`` hold canonical JSON of non-secret values."""
-    p = ";".join(f"{k}={v}" for k, v in sorted(params))
-    i = ";".join(f"{k}={v}" for k, v in sorted(inputs))
+    # JSON framing: no value can forge a separator and pass for two parameters.
+    p = json.dumps(sorted(params), separators=(",", ":"))
+    i = json.dumps(sorted(inputs), separators=(",", ":"))
     return _hash(code_fp, options, p, i, map_key or "", source_version or "")
 
 

@@ -12,12 +12,12 @@ import time
 import traceback
 from typing import Any
 
+from datamill._killpoint import reached
 from datamill.core.task import Skip
 from datamill.errors import CheckpointCorruptError
 from datamill.runtime import logs
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.context import RunContext
-from datamill.testing.killpoints import reached
 
 _stores: dict[str, Any] = {}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from datamill.errors import DatamillError, UsageError
+from datamill.errors import DatamillError, UsageError, missing_extra
 
 
 def _fail(exc: DatamillError) -> None:
@@ -32,6 +32,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except DatamillError as exc:
             _fail(exc)
+        except ImportError as exc:
+            extra = missing_extra(exc)
+            if extra is None:
+                raise
+            _fail(extra)
 
 
 def _echo_json(obj: Any) -> None:

@@ -86,11 +86,63 @@ class RunFailed(DatamillError):
     exit_code = 1
 
 
-def require(module: str, extra: str, feature: str = ""):
-    """Import an optional dependency or raise MissingExtraError with the exact pip line."""
+# Optional dependencies: top-level module -> the extra that installs it. The one table
+# behind every "pip install 'datamill[extra]'" line.
+EXTRAS: dict[str, str] = {
+    "psycopg": "postgres",
+    "adbc_driver_postgresql": "postgres",
+    "adbc_driver_manager": "postgres",
+    "pymysql": "mysql",
+    "duckdb": "etl",
+    "yaml": "etl",
+    "openpyxl": "etl",
+    "deltalake": "etl",
+    "s3fs": "s3",
+    "dask": "dask",
+    "distributed": "dask",
+    "polars": "polars",
+    "sklearn": "ml",
+    "scipy": "analytics",
+    "statsmodels": "analytics",
+    "redis": "stream",
+    "nats": "stream",
+    "pika": "stream",
+    "paho": "stream",
+    "pymemcache": "stream",
+    "adlfs": "azure",
+    "gcsfs": "gcs",
+}
+
+
+def require(module: str, extra: str | None = None, feature: str = ""):
+    """Import an optional dependency or raise MissingExtraError with the exact pip line.
+
+    ``extra`` defaults to the one :data:`EXTRAS` names for the module's top-level package.
+    """
     import importlib
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError(module.split(".")[0], extra, feature) from exc
+    except ImportError as exc:
+        top = module.split(".")[0]
+        raise MissingExtraError(top, extra or EXTRAS.get(top, "all"), feature) from exc
+
+
+def missing_extra(exc: BaseException) -> MissingExtraError | None:
+    """The MissingExtraError an ImportError of an optional dependency stands for, else None.
+
+    The command line and the task runner use it so that an optional import that was not
+    wrapped in :func:`require` still ends in the pip line, never in a traceback.
+    """
+    if isinstance(exc, MissingExtraError):
+        return exc
+    if not isinstance(exc, ImportError):
+        return None
+    name = getattr(exc, "name", None) or ""
+    top = name.split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    err = MissingExtraError(top, extra)
+    err.__cause__ = exc
+    return err

@@ -14,7 +14,7 @@ from typing import Any
 
 from datamill._killpoint import reached
 from datamill.core.task import Skip
-from datamill.errors import CheckpointCorruptError
+from datamill.errors import CheckpointCorruptError, missing_extra
 from datamill.runtime import logs
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.context import RunContext
@@ -114,6 +114,7 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
     except BaseException as exc:  # noqa: BLE001 - any task error is an outcome, not a crash
         if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, SystemExit):
             raise
+        exc = missing_extra(exc) or exc  # an optional dependency: the pip line, not a trace
         out.state = "failed"
         out.error = logs.redact(f"{type(exc).__name__}: {exc}", buf.secrets)
         out.error_type = type(exc).__name__

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import random
 import re
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -536,40 +535,28 @@ def test_module_imports_only_stdlib_at_import_time():
     assert top and top <= set(sys.stdlib_module_names), top - set(sys.stdlib_module_names)
 
 
-# --------------------------------------------------------------------------- speed
+# --------------------------------------------------------------------------- large graphs
+# Correctness on large graphs only; how fast they render is measured in bench/, never
+# asserted here (a busy machine must not fail a test).
 
 
-def best_time(fn, repeat: int = 2) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def test_text_10k_nodes_fast_and_linear():
+def test_text_10k_nodes():
     spec = random_dag(10_000, seed=1)
-    elapsed = best_time(lambda: to_text(spec))
-    assert elapsed < 1.0, f"to_text on 10,000 nodes took {elapsed:.2f}s"
     text = to_text(spec)
     assert len(text.splitlines()) <= 1 + 10_000 + len(spec.edges)
     assert max(len(line) for line in text.splitlines()) < 4 * 31 + 80
 
 
 @pytest.mark.slow
-def test_5k_random_dag_renders_fast():
+def test_5k_random_dag_renders():
     spec = random_dag(5_000, seed=2)
-    assert best_time(lambda: to_text(spec)) < 1.0
-    assert best_time(lambda: to_dot(spec)) < 1.0
-    svg_time = best_time(lambda: to_svg(spec), repeat=1)
-    assert svg_time < 3.0, f"to_svg on 5,000 nodes took {svg_time:.2f}s"
+    assert to_text(spec) and to_dot(spec)
     _, nodes, edges = svg_parts(to_svg(spec))
     assert len(nodes) == 5_000 and len(edges) == len(set(spec.edges))
 
 
 @pytest.mark.slow
-def test_svg_2k_nodes_under_a_second():
+def test_svg_2k_nodes():
     spec = random_dag(2_000, seed=3)
-    elapsed = best_time(lambda: to_svg(spec))
-    assert elapsed < 1.0, f"to_svg on 2,000 nodes took {elapsed:.2f}s"
+    _, nodes, edges = svg_parts(to_svg(spec))
+    assert len(nodes) == 2_000 and len(edges) == len(set(spec.edges))

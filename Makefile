@@ -11,8 +11,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
 
 $(STAMP): $(BIN)/python requirements.lock pyproject.toml
-	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)

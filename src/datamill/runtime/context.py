@@ -15,12 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from datamill.core.task import Context
 from datamill.errors import UsageError
 from datamill.runtime.logs import task_logger
+from datamill.runtime.secrets import from_file
 
 _sub_pool: ThreadPoolExecutor | None = None
 _sub_lock = threading.Lock()
@@ -133,7 +133,7 @@ class RunContext(Context):
         """A secret from env ``NAME`` or from the file named by ``NAME_FILE``; redacted in logs."""
         value = os.environ.get(name)
         if value is None and os.environ.get(f"{name}_FILE"):
-            value = Path(os.environ[f"{name}_FILE"]).read_text().strip()
+            value = from_file(os.environ[f"{name}_FILE"], f"task {self.task!r}: secret {name!r}")
         if value is None:
             if default is not None:
                 return default

@@ -126,7 +126,7 @@ def test_log_buffer_redacts_every_form():
 
 
 @settings(max_examples=200, deadline=None)
-@given(secret=st.text(min_size=3, max_size=40).filter(lambda s: s.strip() == s and s),
+@given(secret=st.text(min_size=3, max_size=40).filter(lambda s: "*" not in s),
        before=st.text(max_size=5), after=st.text(max_size=5))
 def test_no_form_survives_redaction(secret, before, after):
     forms = _forms(secret)

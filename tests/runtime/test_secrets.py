@@ -1,4 +1,4 @@
-"""The one secret reader (runtime/secrets.py): parameters given or defaulting to env:/file:."""
+"""The one secret reader (datamill/_secrets.py): parameters given or defaulting to env:/file:."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 
 import datamill
 from datamill import Secret
+from datamill._secrets import from_options, resolve_param
 from datamill.core.params import SecretRef
 from datamill.errors import ParameterError, UsageError
-from datamill.runtime.secrets import from_options, resolve_param
 
 
 def test_resolve_param_env_and_file(tmp_path, monkeypatch):

@@ -313,7 +313,7 @@ def parse_duration(text: str | float | int | dt.timedelta) -> dt.timedelta:
 class SecretRef:
     """A secret parameter's value that names where the secret is: ``env:VAR`` or
     ``file:PATH``. Core only recognises the reference; the runtime reads it
-    (``datamill.runtime.secrets``), so this layer does no I/O."""
+    (``datamill._secrets``), so this layer does no I/O."""
 
     scheme: str  # "env" | "file"
     target: str

@@ -21,8 +21,8 @@ import os
 from typing import Any
 from urllib.parse import quote
 
+from datamill._secrets import from_options
 from datamill.errors import UsageError
-from datamill.runtime.secrets import from_options
 
 
 def profile_name(explicit: str | None = None) -> str | None:

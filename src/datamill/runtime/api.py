@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+from datamill._secrets import resolve_param
 from datamill.core.pipeline import Pipeline
 from datamill.errors import UsageError
 from datamill.runtime.engine import Engine, EngineOptions
@@ -15,7 +16,6 @@ from datamill.runtime.executors import make_executor
 from datamill.runtime.loader import load_pipeline
 from datamill.runtime.project import Project, find_project
 from datamill.runtime.result import RunResult
-from datamill.runtime.secrets import resolve_param
 from datamill.store.records import State
 
 

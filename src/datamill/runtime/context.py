@@ -17,11 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from datamill._secrets import from_file
 from datamill.core.redaction import redact_deep
 from datamill.core.task import Context
 from datamill.errors import UsageError
 from datamill.runtime.logs import task_logger
-from datamill.runtime.secrets import from_file
 
 _sub_pool: ThreadPoolExecutor | None = None
 _sub_lock = threading.Lock()

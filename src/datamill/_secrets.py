@@ -4,7 +4,9 @@
 Core only marks values as secret references (``core.params.SecretRef``); reading the
 environment or a file happens here, so every reader gives the same errors. A file's
 content is stripped of surrounding whitespace (a trailing newline is never part of a
-secret).
+secret). A leaf module (standard library and ``errors`` only, like ``_killpoint``) so that
+both the runtime (parameters, ``ctx.secret``) and ``io`` (named connections) use it
+without ``io`` importing the runtime.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from datamill.core.params import SecretRef, secret_reference
 from datamill.errors import ParameterError, UsageError
 
 __all__ = ["from_env", "from_file", "from_options", "resolve_param"]
@@ -38,18 +39,13 @@ def from_file(path: str | os.PathLike[str], what: str, error: type[Exception] = 
         raise error(f"{what}: cannot read file {str(p)!r} ({exc.strerror or exc})") from None
 
 
-def resolve_param(ref: SecretRef, name: str) -> str:
-    """The value of a secret parameter given (or defaulting to) ``env:VAR`` / ``file:PATH``."""
+def resolve_param(ref: Any, name: str) -> str:
+    """The value of a secret parameter given (or defaulting to) ``env:VAR`` / ``file:PATH``
+    (``ref``: a ``core.params.SecretRef``, with ``scheme`` and ``target``)."""
     what = f"secret parameter {name!r}"
     if ref.scheme == "env":
         return from_env(ref.target, what, ParameterError)
     return from_file(ref.target, what, ParameterError)
-
-
-def resolve_value(value: Any, name: str) -> Any:
-    """``value`` itself, or what it refers to when it is an ``env:``/``file:`` reference."""
-    ref = secret_reference(value)
-    return value if ref is None else resolve_param(ref, name)
 
 
 def from_options(opts: dict[str, Any], name: str, what: str) -> str | None:

@@ -85,3 +85,12 @@ def test_pipeline_without_reader_refuses_reference():
 
     with pytest.raises(ParameterError, match="'token'"):
         Pipeline("p", [use]).resolve_params({})
+
+
+def test_sql_password_file_uses_the_same_reader(tmp_path):
+    from datamill.io.sql_dialects import password_for
+    from datamill.io.url import parse_url
+
+    loc = parse_url(f"postgresql://u@h/db#t?password_file={tmp_path / 'absent'}")
+    with pytest.raises(UsageError, match="password_file of postgresql://u@h/db.*cannot read file"):
+        password_for(loc, None)

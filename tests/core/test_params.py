@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from datamill.core.params import (
     Required,
     Secret,
+    SecretRef,
     canonical_json,
     parse_duration,
     parse_value,
-    resolve_secret_source,
+    secret_reference,
     split_annotation,
 )
 from datamill.errors import ParameterError
@@ -92,15 +93,19 @@ def test_durations():
         parse_duration("10m5")
 
 
-def test_secret_sources(tmp_path, monkeypatch):
-    monkeypatch.setenv("MY_TOKEN", "s3cr3t")
-    assert resolve_secret_source("env:MY_TOKEN", "token") == "s3cr3t"
-    f = tmp_path / "tok"
-    f.write_text("fromfile\n")
-    assert resolve_secret_source(f"file:{f}", "token") == "fromfile"
-    with pytest.raises(ParameterError, match="MISSING_VAR"):
-        resolve_secret_source("env:MISSING_VAR", "token")
-    assert resolve_secret_source("plain", "token") == "plain"
+def test_secret_references_are_recognised_not_read():
+    assert secret_reference("env:MY_TOKEN") == SecretRef("env", "MY_TOKEN")
+    assert secret_reference("file:/run/tok") == SecretRef("file", "/run/tok")
+    assert secret_reference("plain") is None
+    assert secret_reference(3) is None
+    assert str(SecretRef("env", "X")) == "env:X"
+
+
+def test_core_params_do_no_io():
+    import datamill.core.params as params
+
+    src = Path(params.__file__).read_text()
+    assert "os.environ" not in src and "read_text" not in src and "import os" not in src
 
 
 def test_canonical_json_is_order_independent():

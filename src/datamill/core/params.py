@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -310,26 +309,26 @@ def parse_duration(text: str | float | int | dt.timedelta) -> dt.timedelta:
     return dt.timedelta(seconds=total)
 
 
-def resolve_secret_source(value: Any, name: str) -> Any:
-    """``env:VAR`` and ``file:PATH`` values of secret parameters read the environment or a file."""
-    if not isinstance(value, str):
-        return value
-    if value.startswith("env:"):
-        var = value[4:]
-        if var not in os.environ:
-            raise ParameterError(
-                f"secret parameter {name!r} refers to environment variable {var!r}, which is not set"
-            )
-        return os.environ[var]
-    if value.startswith("file:"):
-        path = Path(value[5:]).expanduser()
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise ParameterError(
-                f"secret parameter {name!r}: cannot read file {str(path)!r} ({exc.strerror})"
-            ) from None
-    return value
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret parameter's value that names where the secret is: ``env:VAR`` or
+    ``file:PATH``. Core only recognises the reference; the runtime reads it
+    (``datamill._secrets``), so this layer does no I/O."""
+
+    scheme: str  # "env" | "file"
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.target}"
+
+
+def secret_reference(value: Any) -> SecretRef | None:
+    """The reference ``value`` makes (``env:VAR``, ``file:PATH``), or None for a plain value."""
+    if isinstance(value, str):
+        for scheme in ("env", "file"):
+            if value.startswith(scheme + ":"):
+                return SecretRef(scheme, value[len(scheme) + 1:])
+    return None
 
 
 def canonical_json(value: Any) -> str:

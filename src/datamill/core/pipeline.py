@@ -13,9 +13,10 @@ from typing import Any
 from datamill.core.params import (
     REDACTED,
     ParamSpec,
+    SecretRef,
     coerce_value,
     parse_value,
-    resolve_secret_source,
+    secret_reference,
     split_annotation,
     type_label,
 )
@@ -188,7 +189,7 @@ class Pipeline:
                 type(p.default) if has_default and p.default is not None else str
             )
             default = p.default if has_default else ParamSpec.__dataclass_fields__["default"].default
-            if has_default and p.default is not None:
+            if has_default and p.default is not None and not (secret and secret_reference(p.default)):
                 try:
                     coerce_value(p.default, tp, pname)
                 except (ParameterError, UsageError) as exc:
@@ -297,8 +298,18 @@ class Pipeline:
             result.append(n)
         return result
 
-    def resolve_params(self, given: dict[str, Any] | None, *, from_strings: bool = False) -> dict[str, Any]:
-        """Merge given values with defaults; parse/check types; require required ones."""
+    def resolve_params(
+        self,
+        given: dict[str, Any] | None,
+        *,
+        from_strings: bool = False,
+        resolve_secret: Callable[[SecretRef, str], str] | None = None,
+    ) -> dict[str, Any]:
+        """Merge given values with defaults; parse/check types; require required ones.
+
+        A secret parameter given or defaulting to ``env:VAR`` / ``file:PATH`` is read by
+        ``resolve_secret`` (the runtime's reader: core does no I/O); without one such a
+        reference is an error, never handed to the task as text."""
         given = dict(given or {})
         unknown = [k for k in given if k not in self.params]
         if unknown:
@@ -312,15 +323,17 @@ class Pipeline:
         missing = []
         for pname, spec in self.params.items():
             if pname in given:
-                raw = given[pname]
-                if spec.secret:
-                    raw = resolve_secret_source(raw, pname)
-                if from_strings and isinstance(raw, str):
+                raw, read = given[pname], False
+                if spec.secret and (ref := secret_reference(raw)) is not None:
+                    raw, read = _read_secret(ref, pname, resolve_secret), True
+                if (from_strings or read) and isinstance(raw, str):
                     values[pname] = parse_value(raw, spec.annotation, pname)
                 else:
                     values[pname] = coerce_value(raw, spec.annotation, pname)
             elif spec.has_default:
-                values[pname] = spec.default
+                ref = secret_reference(spec.default) if spec.secret else None
+                values[pname] = spec.default if ref is None else parse_value(
+                    _read_secret(ref, pname, resolve_secret), spec.annotation, pname)
             else:
                 missing.append(spec)
         if missing:
@@ -339,6 +352,13 @@ class Pipeline:
 
     def secret_values(self, values: dict[str, Any]) -> list[str]:
         return [str(v) for k, v in values.items() if self.params[k].secret and v not in (None, "")]
+
+
+def _read_secret(ref: SecretRef, name: str, reader: Callable[[SecretRef, str], str] | None) -> str:
+    if reader is None:
+        raise ParameterError(f"secret parameter {name!r} is {ref.scheme}:..., which only a run "
+                             "reads (datamill.run / the CLI); pass the value itself here")
+    return reader(ref, name)
 
 
 def _hints(t: Task) -> dict[str, Any]:

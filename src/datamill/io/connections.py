@@ -18,10 +18,10 @@ memory, never written back, logged or stored (``Location.display`` hides it).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from datamill._secrets import from_options
 from datamill.errors import UsageError
 
 
@@ -55,18 +55,8 @@ def resolve(location: str, config: dict[str, Any], profile: str | None = None) -
     url = conn.get("url")
     if not url:
         raise UsageError(f"connection {name!r} in datamill.toml has no url")
-    password = None
-    if conn.get("password_env"):
-        password = os.environ.get(conn["password_env"])
-        if password is None:
-            raise UsageError(f"connection {name!r} needs the environment variable "
-                             f"{conn['password_env']} (its password)")
-    elif conn.get("password_file"):
-        try:
-            password = Path(conn["password_file"]).expanduser().read_text().strip()
-        except OSError as exc:
-            raise UsageError(f"connection {name!r}: cannot read password_file "
-                             f"{conn['password_file']} ({exc.strerror})") from None
+    password = from_options(conn, "password", f"connection {name!r} in datamill.toml") \
+        if conn.get("password_env") or conn.get("password_file") else None
     if password is not None and "://" in url:
         scheme, _, tail = url.partition("://")
         userinfo, at, hostpart = tail.rpartition("@")

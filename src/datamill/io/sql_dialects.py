@@ -13,7 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from datamill.errors import DatamillError, UsageError, require
+from datamill._secrets import from_file
+from datamill.errors import DatamillError, require
 from datamill.io import sql_types as st
 from datamill.io.url import Location
 
@@ -33,11 +34,7 @@ def password_for(loc: Location, url_password: str | None) -> str | None:
         return url_password
     pf = loc.options.get("password_file")
     if pf:
-        try:
-            with open(os.path.expanduser(str(pf)), encoding="utf-8") as fh:
-                return fh.read().strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read password_file {pf!r} for {loc.display}: {exc}") from exc
+        return from_file(str(pf), f"password_file of {loc.display}")
     return os.environ.get("DATAMILL_DB_PASSWORD") or None
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from datamill.core.redaction import redact_url
 from datamill.errors import UsageError
 
 DB_SCHEMES = ("sqlite", "duckdb", "postgresql", "postgres", "mysql", "mariadb")
@@ -62,14 +63,6 @@ def _absolute_file_db(url: str) -> str:
     if not m or not m.group(2) or m.group(2).startswith("/") or m.group(2) == ":memory:":
         return url
     return m.group(1) + str(Path(m.group(2)).expanduser().resolve()) + m.group(3)
-
-
-_PW = re.compile(r"(?P<pre>://[^:/@]+:)(?P<pw>[^@]*)(?P<at>@)")
-
-
-def redact_url(url: str, drop_user: bool = False) -> str:
-    """Hide a URL's password (``postgresql://u:***@h/db``)."""
-    return _PW.sub(lambda m: m.group("pre") + "***" + m.group("at"), url)
 
 
 def parse_url(url: str | Path, **options: Any) -> Location:

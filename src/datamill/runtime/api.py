@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+from datamill._secrets import resolve_param
 from datamill.core.pipeline import Pipeline
 from datamill.errors import UsageError
 from datamill.runtime.engine import Engine, EngineOptions
@@ -57,7 +58,8 @@ def run(
     """
     proj = project if isinstance(project, Project) else find_project(project)
     p = load_pipeline(pipeline, proj)
-    values = p.resolve_params(params, from_strings=params_from_strings)
+    values = p.resolve_params(params, from_strings=params_from_strings,
+                              resolve_secret=resolve_param)
     proj, store_, arts = _open(proj, store, artifacts)
     ex = make_executor(executor, workers)
     opts = EngineOptions(workers=workers, checkpoint=checkpoint, fail_fast=fail_fast,
@@ -121,7 +123,7 @@ def resume(
                                  f"stored; pass it again with --param {k}=... (or env:VAR)")
         merged_strings = {k: v for k, v in stored.items() if not p.params[k].secret}
         values = p.resolve_params({**merged_strings, **given},
-                                  from_strings=True)
+                                  from_strings=True, resolve_secret=resolve_param)
         claimed = store_.claim_run(rec.run_id, host=socket.gethostname(), pid=os.getpid())
         ex = make_executor(executor, workers)
         opts = EngineOptions(workers=workers, trigger="resume", pools=proj.pools,

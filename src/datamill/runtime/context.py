@@ -15,9 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
+from datamill._secrets import from_file
+from datamill.core.redaction import redact_deep
 from datamill.core.task import Context
 from datamill.errors import UsageError
 from datamill.runtime.logs import task_logger
@@ -87,19 +88,23 @@ class RunContext(Context):
     # -- metrics and lineage ---------------------------------------------------------
     def metric(self, name: str, value: float, **labels: str) -> None:
         """Record a numeric metric for this task attempt (rows, rejected, latency...)."""
-        self.metrics.append((name, float(value), labels or None))
+        self.metrics.append((name, float(value), redact_deep(labels, self._secrets) or None))
 
     def record_input(self, dataset: str, schema: Any = None, rows: int | None = None) -> None:
         """Record that this task read ``dataset`` (normalised URL + table or path)."""
-        self.lineage.append(
-            {"dataset": dataset, "direction": "input", "schema": schema, "rows": rows, "ts": time.time()}
-        )
+        self._record(dataset, "input", schema, rows)
 
     def record_output(self, dataset: str, schema: Any = None, rows: int | None = None) -> None:
         """Record that this task wrote ``dataset``."""
-        self.lineage.append(
-            {"dataset": dataset, "direction": "output", "schema": schema, "rows": rows, "ts": time.time()}
-        )
+        self._record(dataset, "output", schema, rows)
+
+    def _record(self, dataset: str, direction: str, schema: Any, rows: int | None) -> None:
+        # masked here, so neither the run store nor OpenLineage events ever hold a URL
+        # password or a secret's value (in any of its encoded forms)
+        self.lineage.append({
+            "dataset": redact_deep(str(dataset), self._secrets), "direction": direction,
+            "schema": redact_deep(schema, self._secrets), "rows": rows, "ts": time.time(),
+        })
 
     # -- reports -------------------------------------------------------------------
     def save_report(self, report: Any, name: str = "report.html") -> str:
@@ -133,7 +138,7 @@ class RunContext(Context):
         """A secret from env ``NAME`` or from the file named by ``NAME_FILE``; redacted in logs."""
         value = os.environ.get(name)
         if value is None and os.environ.get(f"{name}_FILE"):
-            value = Path(os.environ[f"{name}_FILE"]).read_text().strip()
+            value = from_file(os.environ[f"{name}_FILE"], f"task {self.task!r}: secret {name!r}")
         if value is None:
             if default is not None:
                 return default

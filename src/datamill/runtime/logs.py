@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from datamill.core.redaction import redact as _redact
+
 _local = threading.local()
 _install_lock = threading.Lock()
 _installed = 0
@@ -24,11 +26,9 @@ _handler: logging.Handler | None = None
 
 
 def redact(text: str, secrets: tuple[str, ...] | list[str]) -> str:
-    """Replace each secret value in ``text`` by ``***``."""
-    for s in secrets:
-        if s and len(s) >= 3 and s in text:
-            text = text.replace(s, "***")
-    return text
+    """Replace each secret value in ``text`` by ``***``: raw, URL-encoded and base64
+    forms (``core.redaction.secret_forms``)."""
+    return _redact(text, secrets)
 
 
 class TaskLogBuffer:

@@ -66,7 +66,8 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
     started = time.time()
     store = artifact_store(call.artifacts_root) if call.artifacts_root else None
     if call.reuse and call.checkpoint and store is not None:
-        meta = store.read_meta(call.pipeline, call.task, call.fingerprint)
+        meta = store.read_meta(call.pipeline, call.task, call.fingerprint,
+                               serializer=call.serializer)
         if meta is not None and (
             call.cache_expire is None or time.time() - meta.created_at <= call.cache_expire
         ) and (call.reuse_after is None or meta.created_at >= call.reuse_after):

@@ -13,7 +13,6 @@ docs/checkpoints.md.
 from __future__ import annotations
 
 import base64
-import binascii
 import itertools
 import json
 import os
@@ -31,6 +30,7 @@ from datamill.errors import (
     UsageError,
     require,
 )
+from datamill.store import checkpoint_meta as _cm
 from datamill.store.serializers import Serializer, get_serializer, serializer_for
 
 __all__ = ["ArtifactPathError", "ArtifactStore", "CheckpointMeta", "GcReport", "clean_relpath"]
@@ -535,14 +535,22 @@ class ArtifactStore:
         self._write_bytes(meta_rel, meta.to_json() if inline is None else meta.to_json(inline))
         return meta
 
-    def read_meta(self, pipeline: str, task: str, fingerprint: str) -> CheckpointMeta | None:
-        """The meta of a complete checkpoint, or None (absent, or its meta file unreadable)."""
-        rel = _meta_rel(pipeline, task, fingerprint)
+    def read_meta(
+        self, pipeline: str, task: str, fingerprint: str, *, serializer: str | None = None
+    ) -> CheckpointMeta | None:
+        """The meta of a complete checkpoint, or None: absent, unreadable, or not this slot's
+        (another task's or fingerprint's, data outside the slot, or a type that can run code
+        that the task's declared ``serializer`` does not allow), which is logged as a warning."""
+        stem = _stem(pipeline, task, fingerprint)
         try:
-            raw = self._read(rel)
+            meta = _parse_meta(self._read(stem + META_SUFFIX), None)  # checked below
         except FileNotFoundError:
             return None
-        return _parse_meta(raw)
+        why = meta and _cm.slot_problem(meta, pipeline, task, fingerprint, stem, serializer)
+        if why:
+            _cm.warn_ignored(self.url_for(stem + META_SUFFIX), why)
+            return None
+        return meta
 
     def load_checkpoint(self, meta: CheckpointMeta, verify: bool = True) -> Any:
         """The value of a checkpoint, with its original type.
@@ -559,7 +567,7 @@ class ArtifactStore:
                 self.url_for(rel), meta.checksum, "missing", meta.task
             ) from None
         if rel.endswith(META_SUFFIX):  # stored inline: the data is inside the meta file
-            data = _inline_payload(data)
+            data = _cm.inline_payload(data)
             if data is None:
                 raise CheckpointCorruptError(
                     self.url_for(rel), meta.checksum, "unreadable", meta.task
@@ -592,7 +600,7 @@ class ArtifactStore:
             data_rels = [] if rel == meta_rel else [rel]
             if not data_rels:
                 try:
-                    meta = _parse_meta(self._read(meta_rel))
+                    meta = _parse_meta(self._read(meta_rel), meta_rel)
                 except FileNotFoundError:
                     meta = None
                 if meta is not None:
@@ -605,8 +613,8 @@ class ArtifactStore:
 
     def iter_checkpoints(self) -> Iterator[CheckpointMeta]:
         """Every complete checkpoint in the store (unreadable meta files are skipped)."""
-        for _rel, _size, _mtime, raw in self._iter_meta_files():
-            meta = _parse_meta(raw)
+        for rel, _size, _mtime, raw in self._iter_meta_files():
+            meta = _parse_meta(raw, rel)
             if meta is not None:
                 yield meta
 
@@ -687,7 +695,7 @@ class ArtifactStore:
         owned: set[str] = set()
         for rel, size, mtime, raw in self._iter_meta_files(ckpt_files):
             owned.add(rel)
-            meta = _parse_meta(raw)
+            meta = _parse_meta(raw, rel)
             if meta is None:
                 if mtime < stale:
                     victims.append(rel)
@@ -740,20 +748,12 @@ class ArtifactStore:
                     pass
 
 
-def _parse_meta(raw: bytes) -> CheckpointMeta | None:
-    try:
-        return CheckpointMeta.from_json(raw)
+def _parse_meta(raw: bytes, rel: str | None) -> CheckpointMeta | None:
+    try:  # torn, foreign, or pointing outside its slot: the checkpoint counts as absent
+        meta = CheckpointMeta.from_json(raw)
     except (ValueError, KeyError, TypeError):
-        return None  # torn or foreign meta file: the checkpoint counts as absent
-
-
-def _inline_payload(raw: bytes) -> bytes | None:
-    """The data stored in an inline meta file; None when the file is torn or has none."""
-    try:
-        doc = json.loads(raw)
-        return base64.b64decode(doc["inline"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error):
         return None
+    return meta if rel is None or _cm.data_in_slot(meta.path, rel) else None
 
 
 def _info_mtime(info: dict[str, Any]) -> float:

@@ -69,8 +69,8 @@ def _check_twice(project, source, write_rows, kind):
 
 
 def _saved(run_id):
-    from datamill.store.runstore import RunStore
     from datamill.runtime.project import find_project
+    from datamill.store.runstore import RunStore
 
     proj = find_project()
     store = RunStore.open(proj.store_url, project_root=proj.root)
@@ -169,7 +169,7 @@ def test_http_source_watermark_keeps_its_type(project, run_store, api, kind):
 
 
 def test_watermark_codec_round_trips_every_type():
-    for _, (typ, _, values) in KINDS.items():
+    for _typ, _, values in KINDS.values():
         for v in values:
             back = wm.decode(json.loads(json.dumps(wm.encode(v))))
             assert back == v and type(back) is type(v)

@@ -183,7 +183,9 @@ def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secre
     copy_data.__annotations__ = {"ctx": Context, "sources": text, "dest": text, "options": str,
                                  "return": dict[str, Any]}
     copy_data.__defaults__ = (sources, dest, json.dumps(spec, sort_keys=True))
-    task = datamill.task(copy_data, name="copy", cache="never")
+    # no checkpoint: a resumed copy runs again (the sink finds its load done by the run id)
+    # and saves its watermark and metrics, instead of reusing the output of a killed attempt
+    task = datamill.task(copy_data, name="copy", cache="never", checkpoint=False)
     p = datamill.Pipeline(name, [task])
     p.source = SourceRef("module", MODULE, name, MODULE)
     return p

@@ -205,3 +205,16 @@ def test_duplicate_merge_keys_exit_2(project):
                         "--mode", "merge", "--key", "id"], cwd=project, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and "--dedupe" in r.stderr
+
+
+@pytest.mark.postgres
+def test_empty_csv_fields_are_null_in_postgres(project, pg_url):
+    import psycopg
+
+    (project / "e.csv").write_text('id,name\n1,\n2,""\n3,x\n')
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    rep = copy("e.csv", f"{dsn}#e", handle_signals=False)
+    assert rep.state == "succeeded", rep.error
+    with psycopg.connect(dsn) as con:
+        rows = con.execute("SELECT id, name FROM e ORDER BY id").fetchall()
+    assert rows == [(1, None), (2, None), (3, "x")]

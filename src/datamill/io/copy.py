@@ -105,7 +105,7 @@ def copy(
         raise UsageError("copy needs at least one source")
     spec = {"mode": mode, "key": list(key) if key else None, "incremental": incremental,
             "dedupe": dedupe, "batch_size": batch_size,
-            "contract": str(contract) if isinstance(contract, str | os.PathLike) else None}
+            "contract": _abspath(contract) if isinstance(contract, str | os.PathLike) else None}
     locs = _validate(sources, dest, spec)
     report = CopyReport(", ".join(loc.display for loc in locs[:-1]), locs[-1].display)
     name = copy_pipeline_name(sources, dest)
@@ -128,6 +128,12 @@ def copy(
         if report.state == "cancelled":
             report.exit_code = 130
     return report
+
+
+def _abspath(path: Any) -> str:
+    """A contract file as an absolute path, so a resume from another folder finds it."""
+    text = str(path)
+    return os.path.abspath(text) if os.path.exists(text) else text
 
 
 def _fill(report: CopyReport, out: dict[str, Any]) -> None:

@@ -411,26 +411,31 @@ def datasets_lineage(obj: dict[str, Any], dataset: str, depth: int, as_json: boo
 
 
 @main.command("copy")
-@click.argument("source")
-@click.argument("dest")
+@click.argument("locations", nargs=-1, required=True, metavar="SOURCE... DEST")
 @click.option("--contract", metavar="FILE", help="Validate rows against this contract (YAML); "
               "rejected rows go to quarantine with their reason.")
 @click.option("--mode", type=click.Choice(["append", "replace", "merge"]), default="append",
               show_default=True, help="How to write DEST (each is all or nothing).")
-@click.option("--key", metavar="COL[,COL]", help="Key columns for --mode merge.")
+@click.option("--key", metavar="COL[,COL]", help="Key columns for --mode merge and --dedupe.")
+@click.option("--dedupe", type=click.Choice(["first", "last"]), default=None,
+              help="Keep one row per --key: its first or last occurrence in source order.")
 @click.option("--incremental", metavar="COL", help="Read only rows whose COL is above the "
               "watermark saved by the previous copy of this pair.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=100_000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def copy_cmd(obj: dict[str, Any], source: str, dest: str, contract: str | None, mode: str,
-             key: str | None, incremental: str | None, batch_size: int, as_json: bool,
-             quiet: bool) -> None:
-    """Copy SOURCE to DEST: files (CSV, JSON, Parquet, Delta, TFRecord; local or s3://) and
-    database tables (URL#schema.table), validated, recorded as a run."""
+def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | None, mode: str,
+             key: str | None, dedupe: str | None, incremental: str | None, batch_size: int,
+             as_json: bool, quiet: bool) -> None:
+    """Copy SOURCE (one or more, read in order) to DEST: files (CSV, JSON, Parquet, Delta,
+    TFRecord; local or s3://) and database tables (URL#schema.table), validated, recorded
+    as a run. Quote globs ('data/*.csv') so the shell does not expand them."""
     from datamill.io.copy import copy as run_copy
 
+    if len(locations) < 2:
+        raise UsageError("copy needs a SOURCE and a DEST: datamill copy SOURCE... DEST")
+    sources, dest = list(locations[:-1]), locations[-1]
     progress = None
     on_batch = None
     if not quiet and not as_json and sys.stderr.isatty():
@@ -446,26 +451,32 @@ def copy_cmd(obj: dict[str, Any], source: str, dest: str, contract: str | None, 
 
         progress.start()
     try:
-        report = run_copy(source, dest, contract=contract, mode=mode,
-                          key=[k.strip() for k in key.split(",")] if key else None,
-                          incremental=incremental, batch_size=batch_size,
+        report = run_copy(sources if len(sources) > 1 else sources[0], dest, contract=contract,
+                          mode=mode, key=[k.strip() for k in key.split(",")] if key else None,
+                          incremental=incremental, dedupe=dedupe, batch_size=batch_size,
                           project=_project(obj["project_dir"]), on_batch=on_batch)
     finally:
         if progress is not None:
             progress.stop()
+    ok = report.state == "succeeded"
     if as_json:
         _echo_json(report.to_dict())
     else:
         verb = "skipped (this load was already done)" if report.skipped else report.state
-        click.echo(f"{report.source} -> {report.dest}: {verb}", err=not report.state == "succeeded")
+        click.echo(f"{report.source} -> {report.dest}: {verb}", err=not ok)
         click.echo(f"  rows read {report.rows_read:,}  written {report.rows_written:,}  "
-                   f"quarantined {report.rows_quarantined:,}  in {report.seconds:.2f}s "
-                   f"({report.rows_per_second:,.0f} rows/s)  run {report.run_id}")
+                   f"quarantined {report.rows_quarantined:,}  deduplicated "
+                   f"{report.rows_deduplicated:,}  in {report.seconds:.2f}s "
+                   f"({report.rows_per_second:,.0f} rows/s)  run {report.run_id}", err=not ok)
         if report.watermark is not None:
             click.echo(f"  watermark {incremental} = {report.watermark}")
-        if report.error:
-            click.echo(f"error: {report.error}", err=True)
-    sys.exit(0 if report.state == "succeeded" else 1)
+        if report.quarantine:
+            click.echo(f"  quarantine {report.quarantine}")
+    if report.error:
+        click.echo(f"error: {report.error}", err=True)
+        if report.exit_code != 2:
+            click.echo(f"resume with: datamill resume {report.run_id}", err=True)
+    sys.exit(0 if ok else (report.exit_code or 1))
 
 
 # -- analytics ----------------------------------------------------------------------------

@@ -2,21 +2,29 @@
 
 A copy is a one-task pipeline run through the ordinary engine, so it gets a run id, a row
 in the run store, logs, lineage (source -> copy -> destination), metrics (rows read,
-written, quarantined) and, with ``incremental=COLUMN``, a watermark kept as saved state:
-the next copy of the same pair reads only rows with a larger value. Rows a contract
-rejects go to quarantine with their reason; the destination is written all or nothing.
+written, quarantined, deduplicated) and, with ``incremental=COLUMN``, a watermark kept as
+saved state with its type (see ``datamill.io.watermark``): the next copy of the same pair
+reads only rows with a larger value. Rows a contract rejects and lines a reader could not
+parse go to quarantine with their reason; the destination is written all or nothing, keyed
+by the run id, so ``datamill resume RUN`` of a copy killed after its commit finds the load
+done and does not write it again. Every row read is written, quarantined or counted as
+deduplicated: ``rows_read == rows_written + rows_quarantined + rows_deduplicated``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.core.task import Context
 from datamill.errors import UsageError
+
+MODULE = "datamill.io.copy"  # where `datamill resume` finds a copy run's pipeline again
 
 
 @dataclass
@@ -30,11 +38,13 @@ class CopyReport:
     rows_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
+    rows_deduplicated: int = 0
     seconds: float = 0.0
     watermark: Any = None
     skipped: bool = False
     quarantine: str | None = None
     error: str | None = None
+    exit_code: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -45,149 +55,298 @@ class CopyReport:
         return {
             "source": self.source, "dest": self.dest, "run_id": self.run_id, "state": self.state,
             "rows_read": self.rows_read, "rows_written": self.rows_written,
-            "rows_quarantined": self.rows_quarantined, "seconds": round(self.seconds, 4),
+            "rows_quarantined": self.rows_quarantined,
+            "rows_deduplicated": self.rows_deduplicated, "seconds": round(self.seconds, 4),
             "rows_per_second": round(self.rows_per_second, 1), "watermark": self.watermark,
             "skipped": self.skipped, "quarantine": self.quarantine, "error": self.error,
         }
 
 
-def copy_pipeline_name(source: str, dest: str) -> str:
+def copy_pipeline_name(source: str | Sequence[str], dest: str) -> str:
     """A stable, readable pipeline name per (source, dest) pair: it keys the copy's runs
     and its watermark (``copy_orders_to_warehouse_3f9a1c``)."""
     import re
 
     from datamill.io.url import redact_url
 
+    sources = [source] if isinstance(source, str) else list(source)
+
     def stem(url: str) -> str:
         tail = url.rsplit("#", 1)[-1] if "#" in url else url.rstrip("/").rsplit("/", 1)[-1]
         tail = tail.split("?")[0].split(".")[0] if "#" not in url else tail.split("?")[0]
         return re.sub(r"[^A-Za-z0-9]+", "_", tail).strip("_")[:24] or "data"
 
-    digest = hashlib.blake2b(f"{redact_url(source)}\n{redact_url(dest)}".encode(),
-                             digest_size=3).hexdigest()
-    return f"copy_{stem(source)}_to_{stem(dest)}_{digest}"
+    joined = "\n".join(redact_url(s) for s in sources)
+    digest = hashlib.blake2b(f"{joined}\n{redact_url(dest)}".encode(), digest_size=3).hexdigest()
+    return f"copy_{stem(sources[0])}_to_{stem(dest)}_{digest}"
 
 
 def copy(
-    source: str,
+    source: str | Sequence[str],
     dest: str,
     *,
     contract: str | Any = None,
     mode: str = "append",
     key: list[str] | None = None,
     incremental: str | None = None,
+    dedupe: str | None = None,
     batch_size: int = 100_000,
     project: Any = None,
     on_batch: Callable[[int], None] | None = None,
     handle_signals: bool = True,
 ) -> CopyReport:
-    """Copy ``source`` to ``dest`` (any two connector locations) and report what happened."""
+    """Copy ``source`` (one location, or several read one after the other) to ``dest`` and
+    report what happened. ``dedupe='first'|'last'`` keeps one row per ``key``."""
     import datamill
-    from datamill.io.api import open_source, parse_url, write
+    from datamill.io.url import redact_url
 
-    src_loc, dst_loc = parse_url(source), parse_url(dest)  # bad URLs fail before a run
-    if src_loc.family == "file":
-        open_source(source)  # a missing file is bad usage (exit 2), found before the run
-    if mode == "merge" and not key:
-        raise UsageError("--mode merge needs --key COLUMNS")
+    sources = [source] if isinstance(source, str) else list(source)
+    if not sources:
+        raise UsageError("copy needs at least one source")
+    spec = {"mode": mode, "key": list(key) if key else None, "incremental": incremental,
+            "dedupe": dedupe, "batch_size": batch_size,
+            "contract": _abspath(contract) if isinstance(contract, str | os.PathLike) else None}
+    locs = _validate(sources, dest, spec)
+    report = CopyReport(", ".join(loc.display for loc in locs[:-1]), locs[-1].display)
+    name = copy_pipeline_name(sources, dest)
+    failure: list[BaseException] = []
     checker = _CopyContract(contract) if contract is not None else None
-    report = CopyReport(src_loc.display, dst_loc.display)
-    name = copy_pipeline_name(source, dest)
-
-    def copy_data(ctx: Context) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        since = ctx.get_state("watermark") if incremental else None
-        opts: dict[str, Any] = {}
-        native = src_loc.family == "sql"  # databases filter on the server; others here
-        if incremental and native:
-            opts["incremental"] = incremental
-            if since is not None:
-                opts["since"] = since
-        read = written_batches = 0
-        quarantined = 0
-        watermark = since
-        loc, src = open_source(source, **opts)
-        schema_seen: list[Any] = []
-
-        def stream_batches() -> Any:
-            for b in src.batches(batch_size=batch_size):
-                if not schema_seen:
-                    schema_seen.append(b.schema)
-                yield b
-
-        stream = stream_batches()
-        seen = None
-        if checker is not None:
-            from datamill.quality import SeenKeys
-
-            seen = SeenKeys()  # a retry starts again from the first batch: keys too
-            checker.start(ctx)
-
-        def good_batches() -> Any:
-            nonlocal read, quarantined, watermark
-            for batch in stream:
-                if incremental and since is not None and not native:
-                    batch = _newer_than(batch, incremental, since)
-                read += batch.num_rows
-                if incremental and batch.num_rows and incremental in batch.schema.names:
-                    import pyarrow.compute as pc
-
-                    top = pc.max(batch.column(incremental)).as_py()
-                    if top is not None and (watermark is None or top > watermark):
-                        watermark = top
-                if checker is not None:
-                    good, bad = checker(batch, ctx, seen)
-                    quarantined += bad
-                    if good is None:
-                        continue
-                    batch = good
-                if on_batch is not None:
-                    on_batch(read)
-                if batch.num_rows:
-                    yield batch
-            if checker is not None and read:
-                # the contract's bad-row share is of the whole copy, not of one batch; raised
-                # here, before the sink commits, so a failing copy loads nothing
-                checker.finish(read, quarantined, ctx)
-
-        try:
-            result = write(dest, good_batches(), mode=mode, key=key, ctx=ctx,
-                           load_id=ctx.run_id)  # a resumed copy is recognised, not loaded twice
-        except BaseException:
-            _release(src)  # a broker gets its messages back for the next try
-            raise
-        # acknowledge broker messages only now that the load is committed (at least once)
-        if callable(getattr(src, "commit", None)):
-            src.commit()
-        _release(src)
-        ctx.record_input(loc.dataset, rows=read, schema=[
-            {"name": f.name, "type": str(f.type)} for f in schema_seen[0]] if schema_seen else None)
-        written_batches = result.rows
-        if incremental and watermark is not None:
-            ctx.set_state("watermark", _jsonable(watermark))
-        ctx.metric("rows_read", read)
-        ctx.metric("rows_written", written_batches)
-        ctx.metric("rows_quarantined", quarantined)
-        return {"rows_read": read, "rows_written": written_batches,
-                "rows_quarantined": quarantined, "seconds": time.perf_counter() - t0,
-                "watermark": _jsonable(watermark), "skipped": result.skipped}
-
-    task = datamill.task(copy_data, name="copy", cache="never")
-    pipeline = datamill.Pipeline(name, [task], description=f"copy {report.source} -> {report.dest}")
+    secret = any(redact_url(u) != u for u in (*sources, dest))
+    pipeline = _pipeline(name, "\n".join(sources), dest, spec, secret=secret, checker=checker,
+                         on_batch=on_batch, failure=failure)
+    pipeline.description = f"copy {report.source} -> {report.dest}"
     t0 = time.perf_counter()
     result = datamill.run(pipeline, project=project, trigger="copy", handle_signals=handle_signals)
     report.run_id, report.state = result.run_id, result.state.value
     report.seconds = time.perf_counter() - t0
     if result.ok:
-        out = result["copy"]
-        report.rows_read, report.rows_written = out["rows_read"], out["rows_written"]
-        report.rows_quarantined, report.watermark = out["rows_quarantined"], out["watermark"]
-        report.skipped = out["skipped"]
-        report.seconds = out["seconds"]
+        _fill(report, result["copy"])
     else:
         t = result.tasks.get("copy")
         report.error = t.error if t else result.error
+        report.exit_code = 2 if failure and isinstance(failure[-1], UsageError) else 1
+        if report.state == "cancelled":
+            report.exit_code = 130
     return report
+
+
+def _abspath(path: Any) -> str:
+    """A contract file as an absolute path, so a resume from another folder finds it."""
+    text = str(path)
+    return os.path.abspath(text) if os.path.exists(text) else text
+
+
+def _fill(report: CopyReport, out: dict[str, Any]) -> None:
+    report.rows_read, report.rows_written = out["rows_read"], out["rows_written"]
+    report.rows_quarantined, report.watermark = out["rows_quarantined"], out["watermark"]
+    report.rows_deduplicated = out.get("rows_deduplicated", 0)
+    report.skipped, report.seconds = out["skipped"], out["seconds"]
+    report.quarantine = out.get("quarantine")
+
+
+def _validate(sources: list[str], dest: str, spec: dict[str, Any]) -> list[Any]:
+    """Bad usage found before a run starts (exit 2): URLs, missing files, options."""
+    from datamill.io.api import open_source, parse_url
+    from datamill.io.copy_parts import DEDUPE
+
+    locs = [parse_url(s) for s in sources] + [parse_url(dest)]
+    for s, loc in zip(sources, locs, strict=False):
+        if loc.family == "file":
+            open_source(s)  # a missing file is bad usage (exit 2), found before the run
+    if spec["mode"] == "merge" and not spec["key"]:
+        raise UsageError("--mode merge needs --key COLUMNS")
+    if spec["dedupe"] is not None:
+        if spec["dedupe"] not in DEDUPE:
+            raise UsageError(f"--dedupe must be 'first' or 'last', not {spec['dedupe']!r}")
+        if not spec["key"]:
+            raise UsageError("--dedupe needs --key COLUMNS (the columns that identify a row)")
+    return locs
+
+
+def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secret: bool,
+              checker: Any = None, on_batch: Any = None, failure: list[Any] | None = None) -> Any:
+    """The one-task pipeline of a copy. Its arguments are run parameters (``sources``,
+    ``dest``, ``options``), so ``datamill resume`` rebuilds it from the run store; URLs
+    holding a password are secret parameters (never stored: pass them again on resume)."""
+    import datamill
+    from datamill.core.params import REDACTED, Secret
+    from datamill.core.pipeline import SourceRef
+
+    def copy_data(ctx: Context, sources: str = "", dest: str = "",
+                  options: str = "{}") -> dict[str, Any]:
+        if REDACTED in (sources, dest) or not sources or not dest:
+            raise UsageError("this copy's URLs hold a password, which is never stored: pass "
+                             "them again with --param sources=URL --param dest=URL")
+        try:
+            return _copy_task(ctx, sources.split("\n"), dest, json.loads(options), checker,
+                              on_batch)
+        except BaseException as exc:
+            if failure is not None:
+                failure.append(exc)
+            raise
+
+    text = Secret[str] if secret else str
+    copy_data.__annotations__ = {"ctx": Context, "sources": text, "dest": text, "options": str,
+                                 "return": dict[str, Any]}
+    copy_data.__defaults__ = (sources, dest, json.dumps(spec, sort_keys=True))
+    # no checkpoint: a resumed copy runs again (the sink finds its load done by the run id)
+    # and saves its watermark and metrics, instead of reusing the output of a killed attempt
+    task = datamill.task(copy_data, name="copy", cache="never", checkpoint=False)
+    p = datamill.Pipeline(name, [task])
+    p.source = SourceRef("module", MODULE, name, MODULE)
+    return p
+
+
+def __getattr__(name: str) -> Any:
+    """``datamill resume`` of a copy run loads ``datamill.io.copy:<pipeline name>``: the
+    same one-task pipeline, its arguments coming from the run's stored parameters."""
+    if name.startswith("copy_"):
+        return _pipeline(name, "", "", {}, secret=False)
+    raise AttributeError(name)
+
+
+def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any],
+               checker: Any, on_batch: Any) -> dict[str, Any]:
+    from datamill.io import watermark as wm
+    from datamill.io.api import open_source, parse_url, write
+    from datamill.io.copy_parts import bad_lines_table, conform, dedupe, rejected_of
+
+    t0 = time.perf_counter()
+    mode, key, incremental = spec.get("mode", "append"), spec.get("key"), spec.get("incremental")
+    batch_size = int(spec.get("batch_size") or 100_000)
+    if checker is None and spec.get("contract"):
+        checker = _CopyContract(spec["contract"])
+    since = wm.decode(ctx.get_state("watermark")) if incremental else None
+    qname = checker.contract.name if checker is not None else parse_url(sources[0]).dataset
+    quarantine = _Quarantine(ctx, qname)
+    quarantine.start()
+    if checker is not None:
+        from datamill.quality import SeenKeys
+
+        seen = SeenKeys()  # a retry starts again from the first batch: keys too
+    counts = {"read": 0, "quarantined": 0, "bad": 0}
+    state: dict[str, Any] = {"watermark": since, "since": since, "typed": False}
+    opened: list[tuple[Any, Any]] = []
+    schema_seen: list[Any] = []
+
+    def source_batches() -> Any:
+        for url in sources:
+            loc = parse_url(url)
+            opts: dict[str, Any] = {}
+            native = loc.family == "sql"  # databases filter on the server; others here
+            if incremental and native:
+                opts["incremental"] = incremental
+                if since is not None:
+                    opts["since"] = since
+            elif incremental and since is not None and loc.options.get("incremental_param"):
+                opts["since"] = _jsonable(since)  # the API narrows; rows are filtered here too
+            loc, src = open_source(url, **opts)
+            opened.append((loc, src))
+            for b in src.batches(batch_size=batch_size):
+                if not schema_seen:
+                    schema_seen.append(b.schema)
+                elif len(sources) > 1:
+                    b = conform(b, schema_seen[0], loc.display)
+                if incremental:
+                    b = _track(b, incremental, state, native)
+                counts["read"] += b.num_rows
+                yield b
+            bad = rejected_of(src)
+            if bad:  # lines the reader set aside: read, and quarantined with line and text
+                counts["read"] += len(bad)
+                counts["bad"] += len(bad)
+                quarantine.write(bad_lines_table(bad, loc.display))
+
+    def good_batches() -> Any:
+        for batch in source_batches():
+            if checker is not None:
+                good, bad = checker(batch, ctx, seen, quarantine.store)
+                counts["quarantined"] += bad
+                if good is None:
+                    continue
+                batch = good
+            if on_batch is not None:
+                on_batch(counts["read"])
+            if batch.num_rows:
+                yield batch
+        if checker is not None and counts["read"] - counts["bad"]:
+            # the contract's bad-row share is of the whole copy, not of one batch; raised
+            # here, before the sink commits, so a failing copy loads nothing
+            checker.finish(counts["read"] - counts["bad"], counts["quarantined"], ctx)
+
+    dropped = [0]
+    stream: Any = good_batches()
+    if spec.get("dedupe"):
+        stream = dedupe(stream, list(key or []), spec["dedupe"], dropped)
+    passed = [0]
+
+    def counted(batches: Any) -> Any:
+        for b in batches:
+            passed[0] += b.num_rows
+            yield b
+
+    stream = counted(stream)
+    first = next(stream, None)
+    written, skipped = 0, False
+    try:
+        if first is None and incremental and mode != "replace":
+            pass  # nothing new: no empty part file, no empty load
+        else:
+            import itertools
+
+            result = write(dest, itertools.chain([] if first is None else [first], stream),
+                           mode=mode, key=key, ctx=ctx, load_id=ctx.run_id)
+            skipped = result.skipped
+            if skipped:  # resumed after its commit: the load is there; count, do not write
+                for _ in stream:
+                    pass
+            written = passed[0] if skipped else result.rows
+    except BaseException:
+        for _, src in opened:
+            _release(src)  # a broker gets its messages back for the next try
+        raise
+    for _, src in opened:  # acknowledge broker messages only now that the load is committed
+        if callable(getattr(src, "commit", None)):
+            src.commit()
+        _release(src)
+    if opened:
+        ctx.record_input(opened[0][0].dataset, rows=counts["read"], schema=[
+            {"name": f.name, "type": str(f.type)} for f in schema_seen[0]]
+            if schema_seen else None)
+    quarantined = counts["quarantined"] + counts["bad"]
+    watermark = state["watermark"]
+    if incremental and watermark is not None:
+        ctx.set_state("watermark", wm.encode(watermark))
+    ctx.metric("rows_read", counts["read"])
+    ctx.metric("rows_written", written)
+    ctx.metric("rows_quarantined", quarantined)
+    ctx.metric("rows_deduplicated", dropped[0])
+    if counts["read"] != written + quarantined + dropped[0]:
+        ctx.log.warning("rows read %d != written %d + quarantined %d + deduplicated %d",
+                        counts["read"], written, quarantined, dropped[0])
+    return {"rows_read": counts["read"], "rows_written": written,
+            "rows_quarantined": quarantined, "rows_deduplicated": dropped[0],
+            "seconds": time.perf_counter() - t0, "watermark": _jsonable(watermark),
+            "skipped": skipped, "quarantine": quarantine.where if quarantined else None}
+
+
+def _track(batch: Any, column: str, state: dict[str, Any], native: bool) -> Any:
+    """Filter ``batch`` to rows past the saved watermark (non-database sources) and keep
+    the largest value seen, in the column's own type."""
+    from datamill.io import watermark as wm
+
+    if column not in batch.schema.names:
+        raise UsageError(f"--incremental {column!r}: the source has no such column "
+                         f"(columns: {', '.join(batch.schema.names)})")
+    col_type = batch.schema.field(column).type
+    if not state["typed"]:
+        state["since"] = wm.coerce(state["since"], col_type, column)
+        state["watermark"] = state["since"]
+        state["typed"] = True
+    if state["since"] is not None and not native:
+        batch = wm.newer_than(batch, column, state["since"])
+    state["watermark"] = wm.later(state["watermark"], wm.column_max(batch.column(column)))
+    return batch
 
 
 def _release(src: Any) -> None:
@@ -201,29 +360,56 @@ def _release(src: Any) -> None:
             return
 
 
-def _newer_than(batch: Any, column: str, since: Any) -> Any:
-    """Rows of ``batch`` whose ``column`` is above the saved watermark."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if column not in batch.schema.names:
-        raise UsageError(f"--incremental {column!r}: the source has no such column "
-                         f"(columns: {', '.join(batch.schema.names)})")
-    col = batch.column(column)
-    bound = pa.scalar(since)
-    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
-        bound = pc.cast(pa.scalar(str(since)), pa.timestamp("us")) if pa.types.is_timestamp(
-            col.type) else pa.scalar(__import__("datetime").date.fromisoformat(str(since)[:10]))
-        bound = pc.cast(bound, col.type) if pa.types.is_timestamp(col.type) else bound
-    return batch.filter(pc.greater(col, bound))
-
-
 def _jsonable(value: Any) -> Any:
     import datetime as dt
+    import decimal
 
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
     return value
+
+
+class _Quarantine:
+    """The quarantine of one copy attempt: ``<artifacts>/quarantine/<name>/``."""
+
+    def __init__(self, ctx: Any, name: str):
+        self.ctx, self.name = ctx, name
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from datamill.quality import Quarantine
+
+            arts = getattr(self.ctx, "_artifacts", None)
+            if arts is None:
+                raise UsageError("copy needs an artifact store for the quarantine")
+            self._store = Quarantine(arts.root)
+        return self._store
+
+    @property
+    def where(self) -> str:
+        from datamill.quality.quarantine import slug
+
+        folder = self.store.folder
+        return f"{folder}/{slug(self.name)}" if isinstance(folder, str) else \
+            str(folder / slug(self.name))
+
+    def start(self) -> None:
+        """Before an attempt reads its first batch: a retried or resumed copy reads the same
+        rows again, so what an earlier attempt of this run quarantined is dropped, not
+        doubled."""
+        if getattr(self.ctx, "_artifacts", None) is None:
+            return
+        n = self.store.discard(self.name, self.ctx.run_id)
+        if n:
+            self.ctx.log.info("dropped %d quarantine file(s) of an earlier attempt of this run",
+                              n)
+
+    def write(self, table: Any) -> None:
+        self.store.write(table, source=self.name, run_id=self.ctx.run_id, task_key=self.ctx.key)
 
 
 class _CopyContract:
@@ -239,31 +425,14 @@ class _CopyContract:
 
         self.contract = load_contract(contract)
 
-    def _quarantine(self, ctx: Any) -> Any:
-        from datamill.quality import Quarantine
-
-        store = getattr(ctx, "_artifacts", None)
-        if store is None:
-            raise UsageError("copy --contract needs an artifact store for the quarantine")
-        return Quarantine(store.root)
-
-    def start(self, ctx: Any) -> None:
-        """Before an attempt reads its first batch: a retried or resumed copy reads the same
-        rows again, so what an earlier attempt of this run quarantined is dropped, not
-        doubled."""
-        n = self._quarantine(ctx).discard(self.contract.name, ctx.run_id)
-        if n:
-            ctx.log.info("dropped %d quarantine file(s) of an earlier attempt of this run", n)
-
-    def __call__(self, batch: Any, ctx: Any, seen: Any) -> tuple[Any, int]:
+    def __call__(self, batch: Any, ctx: Any, seen: Any, quarantine: Any) -> tuple[Any, int]:
         """(good rows as one batch or None, rows rejected)."""
         import pyarrow as pa
 
         from datamill.quality import check
 
         c = self.contract
-        # the store's root: a local folder or an s3:// URL, both valid quarantine locations
-        res = check(c, pa.Table.from_batches([batch]), quarantine=self._quarantine(ctx),
+        res = check(c, pa.Table.from_batches([batch]), quarantine=quarantine,
                     source=c.name, run_id=ctx.run_id, task_key=ctx.key, seen=seen)
         if res.drift.policy == "fail" and res.drift.found:
             raise UsageError(res.summary())

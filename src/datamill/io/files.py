@@ -587,6 +587,8 @@ class FileSink:
             fd, tmp = tempfile.mkstemp(prefix="datamill-", suffix=".tmp")
         os.close(fd)
         try:
+            if st.local:  # mkstemp makes 0600: the published file gets the umask's mode
+                os.chmod(tmp, 0o666 & ~_umask())
             rows = write_local(tmp, dest, self.format, batches, self.location.options, lid)
             size = os.path.getsize(tmp)
             if st.local:
@@ -606,6 +608,20 @@ class FileSink:
                              f"{self.location.display}")
         # put_file: one PUT for small files, a multipart upload (aborted on error) for big ones
         st.fs.put_file(tmp, dest)
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _join(st: Storage, folder: str, name: str) -> str:

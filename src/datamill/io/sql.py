@@ -207,8 +207,9 @@ class SqlSink:
         except Exception as exc:
             d.rollback()
             raise DatabaseError(d.clean(
-                f"writing {loc.display} ({mode}) failed and nothing was written; retry the same "
-                f"load (load_id={load_id!r}) once the cause is fixed: {_msg(exc)}")) from exc
+                f"writing {loc.display} ({mode}) failed and nothing was written; once the cause is "
+                f"fixed, retry with the same load_id={load_id!r} (a `datamill copy`: `datamill "
+                f"resume {load_id}`): {_msg(exc)}")) from exc
         finally:
             d.close()
         return report
@@ -369,7 +370,7 @@ def _exact_key(t: pa.DataType) -> bool:
 def _duplicate_keys(loc: Location, keys: list[str], shown: str) -> UsageError:
     return UsageError(f"merge into {loc.display}: the data holds the same key "
                       f"({', '.join(keys)}) more than once{shown}; deduplicate it first (keep "
-                      "the row you want per key)")
+                      "the row you want per key: `datamill copy --dedupe first|last`)")
 
 
 def _loads_ddl(d: Dialect, loads: str) -> str:

@@ -58,7 +58,9 @@ def _options(src: Any, ref: Any, columns: list[str] | None, skip: int, block: in
     co = pc.ConvertOptions(
         column_types=col_types or None, include_columns=columns,
         null_values=nulls.split(",") if isinstance(nulls, str) else nulls,
-        strings_can_be_null=_bool(opt("strings_can_be_null"), False),
+        # one rule for empty fields: an empty field, quoted ("") or not, is null in every
+        # column (as pandas reads it for describe); strings_can_be_null=false keeps '' in text
+        strings_can_be_null=_bool(opt("strings_can_be_null"), True),
     )
     return ro, po, co
 
@@ -176,7 +178,9 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
                 at = f"line {line}" if line else "a line"
                 raise UsageError(
                     f"{name}: {at} is malformed ({reason}): {text[:200]!r}. Fix the file, or "
-                    "pass on_bad_lines='quarantine' to set bad lines aside") from exc
+                    "set bad lines aside with ?on_bad_lines=quarantine on the location "
+                    f"({_url_form(name, 'on_bad_lines=quarantine')}; Python: "
+                    "on_bad_lines='quarantine')") from exc
             if "straddling" in msg or "block size" in msg.lower():
                 if block >= _MAX_BLOCK:
                     raise UsageError(f"{name}: a row is larger than 1 GB ({msg})") from exc
@@ -334,8 +338,18 @@ def _encoding_error(src: Any, ref: Any, encoding: str) -> UsageError:
             offset += len(chunk)
             line += chunk.count(b"\n")
     where = f"at byte offset {found} (line {line}, bytes {bad!r})" if found is not None else ""
-    return UsageError(f"{src.name(ref)} is not valid {encoding} text {where}: pass the file's "
-                      "encoding, e.g. encoding='latin-1' or 'cp1252'")
+    return UsageError(f"{src.name(ref)} is not valid {encoding} text {where}: give the file's "
+                      "encoding on the location, e.g. "
+                      f"{_url_form(src.name(ref), 'encoding=latin-1')} (or cp1252; Python: "
+                      "encoding='latin-1')")
+
+
+def _url_form(name: str, option: str) -> str:
+    """The command-line form of a location with one more option: ``'f.csv?encoding=x'``."""
+    import os
+
+    base = os.path.basename(name) or name
+    return f"'{base}?{option}'"
 
 
 def _locate(src: Any, ref: Any, texts: list[str], encoding: str) -> list[int | None]:

@@ -34,7 +34,7 @@ def records(src: Any, ref: Any) -> Iterator[dict[str, Any]]:
             doc = json.loads(data.decode(encoding)) if data.strip() else []
         except UnicodeDecodeError as exc:
             raise UsageError(f"{name} is not valid {encoding} text at byte offset {exc.start}: "
-                             "pass encoding='...'") from exc
+                             "give it on the location (?encoding=latin-1; Python: encoding='...')") from exc
         except json.JSONDecodeError as exc:
             raise UsageError(f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: "
                              f"{exc.msg}") from exc
@@ -64,8 +64,9 @@ def records(src: Any, ref: Any) -> Iterator[dict[str, Any]]:
                         src.rejected.append((lineno, text, f"invalid JSON: {exc}"))
                         continue
                     raise UsageError(f"{name}: line {lineno} is not a JSON object ({exc}): "
-                                     f"{text[:200]!r}; fix it or pass "
-                                     "on_bad_lines='quarantine'") from exc
+                                     f"{text[:200]!r}; fix it or set bad lines aside "
+                                     "with ?on_bad_lines=quarantine on the location (Python: "
+                                     "on_bad_lines='quarantine')") from exc
                 yield item
             if not chunk:
                 break

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.core.task import Context
-from datamill.errors import UsageError
+from datamill.errors import UsageError, missing_extra
 
 MODULE = "datamill.io.copy"  # where `datamill resume` finds a copy run's pipeline again
 
@@ -124,7 +124,9 @@ def copy(
     else:
         t = result.tasks.get("copy")
         report.error = t.error if t else result.error
-        report.exit_code = 2 if failure and isinstance(failure[-1], UsageError) else 1
+        bad_usage = failure and (isinstance(failure[-1], UsageError)
+                                 or missing_extra(failure[-1]) is not None)
+        report.exit_code = 2 if bad_usage else 1
         if report.state == "cancelled":
             report.exit_code = 130
     return report

@@ -10,6 +10,7 @@ header when the server sends one, else one request).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -138,3 +139,34 @@ class Paginator:
             params[self.offset_param] = self.offset
         return Request(current.url, params)
 
+
+class LoopGuard:
+    """Stops a listing that loops: a ``Link: rel=next`` (or a redirect chain of pages)
+    back to a URL already read, or a page whose body is the same as the page before (an
+    API that ignores the page / offset parameter). Only a digest of each URL and of the
+    last body is kept."""
+
+    def __init__(self, style: str, display: str):
+        self.style, self.display = style, display
+        self.urls: dict[bytes, int] = {}
+        self.last_body: bytes | None = None
+
+    def check(self, url: str, body: bytes, page: int) -> str | None:
+        """Why the listing loops at this page, or None."""
+        key = hashlib.blake2b(url.encode(), digest_size=16).digest()
+        first = self.urls.get(key)
+        if first is not None:
+            return (
+                f"{self.display}: page {page} is {url}, already read as page {first}: the "
+                "API's pagination loops (a Link rel=next or cursor back to an earlier page); "
+                "stop earlier with max_pages= or check the pagination options")
+        self.urls[key] = page
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        if self.style != "none" and digest == self.last_body and body.strip() not in (
+                b"", b"[]", b"{}"):
+            return (
+                f"{self.display}: page {page} ({url}) has the same body as page {page - 1}: "
+                "the API ignores the paging parameter and would loop; check page_param / "
+                "offset_param / cursor_param, or stop with max_pages=")
+        self.last_body = digest
+        return None

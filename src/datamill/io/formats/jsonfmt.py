@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from datamill.errors import UsageError
+from datamill.io.formats.read_errors import guarded
 
 
 def _is_array(src: Any, ref: Any) -> bool:
@@ -125,6 +126,12 @@ def to_table(rows: list[dict[str, Any]], src: Any = None, name: str = "") -> Any
 
 
 def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iterator[Any]:
+    """Batches of one JSON / NDJSON file; a corrupt stream is a UsageError naming the file
+    and line."""
+    yield from guarded(_read(src, ref, columns, batch_size), src.name(ref))
+
+
+def _read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iterator[Any]:
     import pyarrow as pa
     import pyarrow.json as pj
 

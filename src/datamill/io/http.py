@@ -32,7 +32,6 @@ from urllib.parse import (
     quote,
     quote_plus,
     unquote,
-    urlencode,
     urljoin,
     urlsplit,
     urlunsplit,
@@ -41,6 +40,8 @@ from urllib.parse import (
 from datamill.errors import DatamillError, UsageError
 from datamill.io.http_limits import BodyTooLarge, Deadline, Limits, read_body, remaining
 from datamill.io.http_paging import LoopGuard, Paginator, Request, get_path
+from datamill.io.http_paging import flatten as _flatten
+from datamill.io.http_paging import with_query as _with_query
 from datamill.io.url import Location, redact_url
 
 log = logging.getLogger("datamill.io.http")
@@ -708,23 +709,6 @@ def _where(o: dict[str, Any], name: str) -> str:
     return f"set {name}_env= or {name}_file="
 
 
-def _with_query(url: str, params: Mapping[str, Any]) -> str:
-    if not params:
-        return url
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    have = {k for k, _ in pairs}
-    pairs += [(k, _param(v)) for k, v in params.items() if k not in have]
-    pairs = [(k, _param(params[k])) if k in params else (k, v) for k, v in pairs]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs), ""))
-
-
-def _param(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _schema(value: Any) -> dict[str, Any] | None:
     """``schema=`` as {name: pyarrow type}: a pyarrow Schema, or a mapping of type names."""
     if value is None:
@@ -756,25 +740,6 @@ def _concat(tables: list[Any]) -> Any:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise HttpSourceError(f"the records of consecutive pages do not share types ({exc}); "
                               "give the types with schema={...}") from None
-
-
-def _flatten(table: Any) -> Any:
-    """Struct columns become ``parent__child`` columns, recursively."""
-    import pyarrow as pa
-
-    names, cols = [], []
-    stack = list(zip(table.column_names, table.columns, strict=True))
-    while stack:
-        name, col = stack.pop(0)
-        if pa.types.is_struct(col.type):
-            children = col.flatten() if hasattr(col, "flatten") else None
-            kids = [(f"{name}__{col.type.field(i).name}", children[i])
-                    for i in range(col.type.num_fields)]
-            stack[0:0] = kids
-        else:
-            names.append(name)
-            cols.append(col)
-    return pa.table(cols, names=names)
 
 
 def open_source(loc: Location, **opts: Any) -> HttpSource:

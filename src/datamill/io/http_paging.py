@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from datamill.errors import UsageError
 
@@ -170,3 +170,42 @@ class LoopGuard:
                 "offset_param / cursor_param, or stop with max_pages=")
         self.last_body = digest
         return None
+
+
+# ----------------------------------------------------------------------------- URLs, shape
+
+
+def with_query(url: str, params: Mapping[str, Any]) -> str:
+    if not params:
+        return url
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    have = {k for k, _ in pairs}
+    pairs += [(k, _param_text(v)) for k, v in params.items() if k not in have]
+    pairs = [(k, _param_text(params[k])) if k in params else (k, v) for k, v in pairs]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs), ""))
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def flatten(table: Any) -> Any:
+    """Struct columns become ``parent__child`` columns, recursively."""
+    import pyarrow as pa
+
+    names, cols = [], []
+    stack = list(zip(table.column_names, table.columns, strict=True))
+    while stack:
+        name, col = stack.pop(0)
+        if pa.types.is_struct(col.type):
+            children = col.flatten() if hasattr(col, "flatten") else None
+            kids = [(f"{name}__{col.type.field(i).name}", children[i])
+                    for i in range(col.type.num_fields)]
+            stack[0:0] = kids
+        else:
+            names.append(name)
+            cols.append(col)
+    return pa.table(cols, names=names)

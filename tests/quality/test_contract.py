@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,50 @@ def test_strict_iso_fast_path_and_fallback_agree(kind, values):
             shaped, ref = _python_strict(text, kind)
             if shaped:
                 assert got == ref, text
+
+
+# -- hostile and unsupported rules are refused at load, naming the rule --------------------
+
+
+@pytest.mark.parametrize(("expr", "needle"), [
+    ("quantity > 0) UNION SELECT (1", r"not a union of queries"),
+    ("quantity > 0) UNION ALL SELECT (quantity < 0", r"not a union of queries"),
+    ("sum(quantity) > 0", r"'sum' is an aggregate function"),
+    ("count(*) = 1", r"'count_star' is an aggregate function|aggregate"),
+    ("quantity > avg(quantity)", r"'avg' is an aggregate function"),
+    ("quantity > 0) FROM (SELECT * FROM read_csv('/etc/passwd')) --",
+     r"cannot read from another table, file or function"),
+    ("quantity > 0) FROM batch, read_text('/etc/passwd') --",
+     r"cannot read from another table"),
+    ("quantity > 0) FROM batch WHERE (1=1) --", r"cannot add a WHERE clause"),
+    ("quantity > 0) FROM batch GROUP BY (quantity) --", r"cannot add a GROUP BY"),
+    ("quantity > 0) FROM batch LIMIT (1) --", r"cannot add ORDER BY / LIMIT"),
+    ("regexp_matches(note, '(?=a)')", r"perl operator"),
+])
+def test_hostile_or_unsupported_rules_fail_at_load_naming_the_rule(expr, needle):
+    cols = [Column("quantity", "int"), Column("note", "str")]
+    with pytest.raises(UsageError, match=r"rule 'r1'") as err:
+        Contract("t", cols, rules=[Rule("r1", expr)])
+    assert re.search(needle, str(err.value)), str(err.value)
+
+
+def test_lookahead_column_regex_fails_at_load():
+    with pytest.raises(UsageError, match=r"column 'z'.*'regex'.*RE2.*lookahead"):
+        Contract("t", [Column("z", regex=r"(?=[0-9])[0-9]{5}")])
+
+
+def test_external_access_stays_off_at_check_time():
+    from datamill.quality.rules_sql import connect
+
+    con = connect()
+    with pytest.raises(Exception, match="(?i)external|disabled|permission"):
+        con.execute("SELECT * FROM read_csv('/etc/passwd')").fetchall()
+
+
+def test_plain_rules_still_load_and_check():
+    c = Contract("t", [Column("quantity", "int"), Column("note", "str")],
+                 rules=[Rule("pos", "quantity > 0"),
+                        Rule("re", "note IS NULL OR regexp_matches(note, '^[a-z]+$')"),
+                        Rule("case", "CASE WHEN quantity > 5 THEN note IS NOT NULL ELSE true END")])
+    r = check(c, pa.table({"quantity": [1, -1, 9], "note": ["ab", "x", None]}))
+    assert r.bad.num_rows == 2 and r.good.column("quantity").to_pylist() == [1]

@@ -129,10 +129,12 @@ def describe(data: Any, by: str | list[str] | None = None, columns: list[str] | 
 
     df = to_polars(data)
     keys = [by] if isinstance(by, str) else list(by or [])
+    names = set(df.columns)
     for k in keys + list(columns or []):
-        if k not in df.columns:
+        if k not in names:
             raise UsageError(f"describe: no column {k!r} (columns: {', '.join(df.columns)})")
-    cols = [c for c in (columns or df.columns) if c not in keys]
+    key_set = set(keys)
+    cols = [c for c in (columns or df.columns) if c not in key_set]
     if not keys:
         stats = column_stats(df.select(cols))
         out = pd.DataFrame([s.stats for s in stats], columns=list(STATS),
@@ -150,10 +152,11 @@ def column_stats(df: Any, *, extras: bool = False, bins: int = HIST_BINS,
     a report draws (histogram, box plot, outliers, top values), from the same passes."""
     import polars as pl
 
-    kinds = {c: kind_of(df.schema[c]) for c in df.columns}
-    num = [c for c in df.columns if kinds[c] == "numeric"]
-    cat = [c for c in df.columns if kinds[c] == "categorical"]
-    dts = [c for c in df.columns if kinds[c] == "datetime"]
+    schema = df.schema  # built once: Polars rebuilds the whole schema on every access
+    kinds = {c: kind_of(t) for c, t in schema.items()}
+    num = [c for c in schema if kinds[c] == "numeric"]
+    cat = [c for c in schema if kinds[c] == "categorical"]
+    dts = [c for c in schema if kinds[c] == "datetime"]
     n = df.height
 
     # moments and counts in one parallel select; NaN counts as missing
@@ -186,11 +189,11 @@ def column_stats(df: Any, *, extras: bool = False, bins: int = HIST_BINS,
         counts = {c: vc.get_column(c)[0].struct.unnest() for c in cat}
 
     out = []
-    for c in df.columns:
+    for c, dtype in schema.items():
         k = kinds[c]
         nulls = int(row.get(f"{c}\0nulls", 0))
         st: dict[str, Any] = dict.fromkeys(STATS)
-        st.update(dtype=str(df.schema[c]), count=n - nulls, nulls=nulls, distinct=0)
+        st.update(dtype=str(dtype), count=n - nulls, nulls=nulls, distinct=0)
         ex: dict[str, Any] = {}
         if k == "numeric":
             _numeric(st, ex, sorted_vals[c], row, c, extras, bins, top)
@@ -318,7 +321,8 @@ def _grouped(df: Any, keys: list[str], cols: list[str]) -> Any:
     import polars as pl
 
     exprs = [pl.len().alias("\0rows")]
-    kinds = {c: kind_of(df.schema[c]) for c in cols}
+    schema = df.schema  # once, not per column
+    kinds = {c: kind_of(schema[c]) for c in cols}
     for c in cols:
         x = pl.col(c)
         if kinds[c] == "numeric":
@@ -341,7 +345,7 @@ def _grouped(df: Any, keys: list[str], cols: list[str]) -> Any:
         n = r["\0rows"]
         for c in cols:
             st: dict[str, Any] = dict.fromkeys(STATS)
-            st["dtype"] = str(df.schema[c])
+            st["dtype"] = str(schema[c])
             for s in STATS[1:]:
                 if f"{c}\0{s}" in r:
                     st[s] = r[f"{c}\0{s}"]

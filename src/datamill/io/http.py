@@ -23,7 +23,6 @@ import logging
 import os
 import random
 import time
-import zlib
 from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -33,14 +32,16 @@ from urllib.parse import (
     quote,
     quote_plus,
     unquote,
-    urlencode,
     urljoin,
     urlsplit,
     urlunsplit,
 )
 
 from datamill.errors import DatamillError, UsageError
-from datamill.io.http_paging import Paginator, Request, get_path
+from datamill.io.http_limits import BodyTooLarge, Deadline, Limits, read_body, remaining
+from datamill.io.http_paging import LoopGuard, Paginator, Request, get_path
+from datamill.io.http_paging import flatten as _flatten
+from datamill.io.http_paging import with_query as _with_query
 from datamill.io.url import Location, redact_url
 
 log = logging.getLogger("datamill.io.http")
@@ -53,7 +54,7 @@ OPTIONS = {
     "offset_param", "start_offset", "total_path", "cursor_path", "cursor_param", "max_pages",
     # request
     "params", "headers", "timeout", "rate_limit", "max_retries", "backoff", "max_backoff",
-    "max_retry_after", "compress",
+    "max_retry_after", "compress", "deadline", "page_deadline", "max_body_bytes", "max_ratio",
     # auth
     "auth", "token", "token_env", "token_file", "api_key_header", "api_key_param", "username",
     "password", "password_env", "password_file",
@@ -191,8 +192,9 @@ class _Client:
 
     def __init__(self, *, headers: dict[str, str], timeout: float, rate_limit: float | None,
                  max_retries: int, backoff: float, max_backoff: float, max_retry_after: float,
-                 compress: bool, redact: Any, auth_hint: str):
+                 compress: bool, redact: Any, auth_hint: str, limits: Limits):
         self.headers = headers
+        self.limits = limits
         self.timeout = timeout
         self.interval = 1.0 / rate_limit if rate_limit else 0.0
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
@@ -241,7 +243,15 @@ class _Client:
         attempt = 0
         redirects = 0
         stale_retry_used = False
+        started = time.monotonic()
         while True:
+            left = remaining(started, self.limits)
+            if left <= 0:
+                raise HttpSourceError(self.redact(
+                    f"GET {url} (page {page}): no response within page_deadline="
+                    f"{self.limits.page_deadline:g}s ({attempt} attempts, retries and waits "
+                    "included); raise page_deadline= (a keyword or URL option)"),
+                    self.redact(url), None, page)
             parts = urlsplit(url)
             target = parts.path or "/"
             if parts.query:
@@ -257,28 +267,46 @@ class _Client:
             conn = self._conn(parts.scheme, parts.netloc)
             reused = conn.sock is not None
             self.requests += 1
+            where = self.redact(f"GET {url} (page {page})")
+            dl = Deadline(conn, min(self.limits.deadline, left))
             try:
-                conn.request("GET", target, headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
+                with dl:
+                    conn.request("GET", target, headers=headers)
+                    resp = conn.getresponse()
+                    body = read_body(resp, self.limits, where, dl)
                 if resp.will_close:
                     conn.close()
+            except BodyTooLarge as exc:
+                conn.close()
+                raise HttpSourceError(self.redact(str(exc)), self.redact(url), None, page) from None
+            except ValueError as exc:  # a corrupt gzip / deflate body
+                conn.close()
+                raise HttpSourceError(f"{where}: {self.redact(str(exc))}", self.redact(url),
+                                      200, page) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                if (reused and not stale_retry_used and isinstance(
+                if dl.expired:
+                    which = ("deadline", self.limits.deadline) if dl.seconds < left else (
+                        "page_deadline", self.limits.page_deadline)
+                    failure = (f"no complete response within {which[0]}={which[1]:g}s "
+                               f"(headers and body); raise {which[0]}= (a keyword or URL "
+                               "option)")
+                    status, wait = None, self._delay(attempt)
+                elif (reused and not stale_retry_used and isinstance(
                         exc, (http.client.RemoteDisconnected, ConnectionResetError,
                               BrokenPipeError))):
                     stale_retry_used = True  # the server closed an idle keep-alive connection
                     continue
-                if isinstance(exc, TimeoutError):
-                    failure = f"timed out after {self.timeout:g}s (timeout= option)"
                 else:
-                    failure = f"connection error: {type(exc).__name__}: {exc}"
-                status, wait = None, self._delay(attempt)
+                    if isinstance(exc, TimeoutError):
+                        failure = f"timed out after {self.timeout:g}s (timeout= option)"
+                    else:
+                        failure = f"connection error: {type(exc).__name__}: {exc}"
+                    status, wait = None, self._delay(attempt)
             else:
                 status = resp.status
                 if 200 <= status < 300:
-                    return status, resp.headers, self._decode(body, resp.headers, url, page)
+                    return status, resp.headers, body
                 if status in REDIRECTS and resp.headers.get("Location") and redirects < 5:
                     redirects += 1
                     url = urljoin(url, resp.headers["Location"])
@@ -311,24 +339,12 @@ class _Client:
             log.info("retrying %s (page %d) in %.2fs: %s", self.redact(url), page, wait,
                      self.redact(failure))
             attempt += 1
-            time.sleep(wait)
+            time.sleep(max(0.0, min(wait, remaining(started, self.limits))))
 
     @staticmethod
     def _snippet(body: bytes) -> str:
         text = body[:SNIPPET * 4].decode("utf-8", "replace").strip().replace("\n", " ")
         return repr(text[:SNIPPET]) if text else "(empty body)"
-
-    def _decode(self, body: bytes, headers: Any, url: str, page: int) -> bytes:
-        enc = (headers.get("Content-Encoding") or "").lower()
-        if enc in ("gzip", "x-gzip", "deflate"):
-            try:
-                wbits = 47 if "gzip" in enc else zlib.MAX_WBITS
-                body = zlib.decompress(body, wbits)
-            except zlib.error as exc:
-                raise HttpSourceError(self.redact(
-                    f"GET {url} (page {page}): cannot decompress the {enc} body ({exc})"),
-                    self.redact(url), 200, page) from None
-        return body
 
 
 # ----------------------------------------------------------------------------- the source
@@ -437,7 +453,10 @@ class HttpSource:
             rate_limit=_num(o.get("rate_limit"), None), max_retries=_num(o.get("max_retries"), 5, int),
             backoff=_num(o.get("backoff"), 0.5), max_backoff=_num(o.get("max_backoff"), 30.0),
             max_retry_after=_num(o.get("max_retry_after"), 300.0),
-            compress=_bool(o.get("compress"), True), redact=self.redact, auth_hint=hint)
+            compress=_bool(o.get("compress"), True), redact=self.redact, auth_hint=hint,
+            limits=Limits(_num(o.get("deadline"), 300.0), _num(o.get("page_deadline"), 900.0),
+                          _num(o.get("max_body_bytes"), 256 << 20, int),
+                          _num(o.get("max_ratio"), 200.0)))
         self.page_count = 0
         self.records = 0
         self.requests = 0
@@ -477,6 +496,7 @@ class HttpSource:
         client = _Client(**self._client_args)
         client.secret_headers = self._secret_headers
         req: Request | None = pager.first()
+        loops = LoopGuard(pager.style, self.display)
         page = 0
         try:
             while req is not None:
@@ -487,6 +507,9 @@ class HttpSource:
                     break
                 full = _with_query(req.url, req.params)
                 _, headers, body = client.get(full, page)
+                loop = loops.check(self.redact(full), body, page)
+                if loop:
+                    raise HttpSourceError(loop, self.redact(full), None, page)
                 with _no_gc():
                     data = self._parse(body, headers, full, page)
                     records = self._records(data, full, page)
@@ -686,23 +709,6 @@ def _where(o: dict[str, Any], name: str) -> str:
     return f"set {name}_env= or {name}_file="
 
 
-def _with_query(url: str, params: Mapping[str, Any]) -> str:
-    if not params:
-        return url
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    have = {k for k, _ in pairs}
-    pairs += [(k, _param(v)) for k, v in params.items() if k not in have]
-    pairs = [(k, _param(params[k])) if k in params else (k, v) for k, v in pairs]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs), ""))
-
-
-def _param(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _schema(value: Any) -> dict[str, Any] | None:
     """``schema=`` as {name: pyarrow type}: a pyarrow Schema, or a mapping of type names."""
     if value is None:
@@ -734,25 +740,6 @@ def _concat(tables: list[Any]) -> Any:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise HttpSourceError(f"the records of consecutive pages do not share types ({exc}); "
                               "give the types with schema={...}") from None
-
-
-def _flatten(table: Any) -> Any:
-    """Struct columns become ``parent__child`` columns, recursively."""
-    import pyarrow as pa
-
-    names, cols = [], []
-    stack = list(zip(table.column_names, table.columns, strict=True))
-    while stack:
-        name, col = stack.pop(0)
-        if pa.types.is_struct(col.type):
-            children = col.flatten() if hasattr(col, "flatten") else None
-            kids = [(f"{name}__{col.type.field(i).name}", children[i])
-                    for i in range(col.type.num_fields)]
-            stack[0:0] = kids
-        else:
-            names.append(name)
-            cols.append(col)
-    return pa.table(cols, names=names)
 
 
 def open_source(loc: Location, **opts: Any) -> HttpSource:

@@ -10,11 +10,12 @@ header when the server sends one, else one request).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from datamill.errors import UsageError
 
@@ -138,3 +139,73 @@ class Paginator:
             params[self.offset_param] = self.offset
         return Request(current.url, params)
 
+
+class LoopGuard:
+    """Stops a listing that loops: a ``Link: rel=next`` (or a redirect chain of pages)
+    back to a URL already read, or a page whose body is the same as the page before (an
+    API that ignores the page / offset parameter). Only a digest of each URL and of the
+    last body is kept."""
+
+    def __init__(self, style: str, display: str):
+        self.style, self.display = style, display
+        self.urls: dict[bytes, int] = {}
+        self.last_body: bytes | None = None
+
+    def check(self, url: str, body: bytes, page: int) -> str | None:
+        """Why the listing loops at this page, or None."""
+        key = hashlib.blake2b(url.encode(), digest_size=16).digest()
+        first = self.urls.get(key)
+        if first is not None:
+            return (
+                f"{self.display}: page {page} is {url}, already read as page {first}: the "
+                "API's pagination loops (a Link rel=next or cursor back to an earlier page); "
+                "stop earlier with max_pages= or check the pagination options")
+        self.urls[key] = page
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        if self.style != "none" and digest == self.last_body and body.strip() not in (
+                b"", b"[]", b"{}"):
+            return (
+                f"{self.display}: page {page} ({url}) has the same body as page {page - 1}: "
+                "the API ignores the paging parameter and would loop; check page_param / "
+                "offset_param / cursor_param, or stop with max_pages=")
+        self.last_body = digest
+        return None
+
+
+# ----------------------------------------------------------------------------- URLs, shape
+
+
+def with_query(url: str, params: Mapping[str, Any]) -> str:
+    if not params:
+        return url
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    have = {k for k, _ in pairs}
+    pairs += [(k, _param_text(v)) for k, v in params.items() if k not in have]
+    pairs = [(k, _param_text(params[k])) if k in params else (k, v) for k, v in pairs]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs), ""))
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def flatten(table: Any) -> Any:
+    """Struct columns become ``parent__child`` columns, recursively."""
+    import pyarrow as pa
+
+    names, cols = [], []
+    stack = list(zip(table.column_names, table.columns, strict=True))
+    while stack:
+        name, col = stack.pop(0)
+        if pa.types.is_struct(col.type):
+            children = col.flatten() if hasattr(col, "flatten") else None
+            kids = [(f"{name}__{col.type.field(i).name}", children[i])
+                    for i in range(col.type.num_fields)]
+            stack[0:0] = kids
+        else:
+            names.append(name)
+            cols.append(col)
+    return pa.table(cols, names=names)

@@ -29,6 +29,7 @@ from datamill.io.sql_dialects import (
     MysqlDialect,
     SqliteDialect,
 )
+from datamill.io.sql_errors import limit_hint, short_message
 from datamill.io.url import Location
 
 __all__ = ["DatabaseError", "SqlSink", "SqlSource", "open_sink", "open_source"]
@@ -209,7 +210,8 @@ class SqlSink:
             raise DatabaseError(d.clean(
                 f"writing {loc.display} ({mode}) failed and nothing was written; once the cause is "
                 f"fixed, retry with the same load_id={load_id!r} (a `datamill copy`: `datamill "
-                f"resume {load_id}`): {_msg(exc)}")) from exc
+                f"resume {load_id}`): {_msg(exc)}"
+                f"{limit_hint(exc, len(arrow.names) if arrow is not None else None)}")) from exc
         finally:
             d.close()
         return report
@@ -399,6 +401,4 @@ class _connected:
 
 
 def _msg(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return " ".join(lines[:2]) if lines else type(exc).__name__
+    return short_message(exc)

@@ -17,6 +17,7 @@ import pyarrow as pa
 from datamill.errors import require
 from datamill.io import sql_types as st
 from datamill.io.sql_dialects import PG_PASSTHROUGH, DatabaseError, Dialect, _Counter, rechunk
+from datamill.io.sql_errors import trim
 
 # Batches go to the binary COPY in slices of at most this many rows (zero-copy): the
 # driver encodes one batch while the server is still inserting the previous one, instead
@@ -233,4 +234,4 @@ def _fix_numeric(batch: pa.RecordBatch, types: dict[str, pa.DataType | None]) ->
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return trim(text.splitlines()[0]) if text else type(exc).__name__

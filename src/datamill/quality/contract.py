@@ -9,7 +9,6 @@ column type are rejected with rule ``type``, never silently turned into nulls.
 from __future__ import annotations
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datamill._arrow import filter_rows, first_occurrence, int_keys, take_sorted
-from datamill.errors import UsageError, require
+from datamill.errors import UsageError
 from datamill.quality.drift import POLICIES, DriftReport, detect_drift
+from datamill.quality.rules_sql import connect as _connect
+from datamill.quality.rules_sql import validate_column_regexes, validate_expressions
 from datamill.quality.schema import Column, Schema, dump_yaml, load_yaml, parse_columns
 from datamill.quality.seen import SeenKeys
 
@@ -71,6 +72,7 @@ class Contract:
                 if k not in names:
                     raise UsageError(f"contract {self.name!r}: field 'unique': column {k!r} is "
                                      "not a column of the contract")
+        validate_column_regexes(self)
         self.rules = [r if isinstance(r, Rule) else Rule(str(r), str(r)) for r in self.rules]
         if self.rules:
             validate_expressions(self)
@@ -189,69 +191,6 @@ def load_contract(source: str | Path | dict[str, Any] | Contract) -> Contract:
 
 
 # -- expressions -------------------------------------------------------------------------
-
-_SAFE_CLASSES = {"COLUMN_REF", "CONSTANT", "COMPARISON", "CONJUNCTION", "OPERATOR", "FUNCTION",
-                 "CASE", "CAST", "BETWEEN", "TYPE"}
-_BAD_FUNCS = re.compile(r"^(read_|getenv|current_setting|nextval|currval|setseed|random|"
-                        r"query|sql_|glob|load|install)", re.I)
-
-
-def _walk(node: Any, out: list[dict[str, Any]]) -> None:
-    if isinstance(node, dict):
-        if "class" in node and "type" in node:
-            out.append(node)
-        for v in node.values():
-            _walk(v, out)
-    elif isinstance(node, list):
-        for v in node:
-            _walk(v, out)
-
-
-def _duck_type(c: Column) -> str:
-    return {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN",
-            "date": "DATE", "binary": "BLOB", "decimal": f"DECIMAL({c.precision},{c.scale})",
-            "datetime": "TIMESTAMPTZ" if c.tz else "TIMESTAMP"}[c.type]
-
-
-def _connect() -> Any:
-    duckdb = require("duckdb", "etl", "contract rules")
-    con = duckdb.connect(config={"enable_external_access": False})
-    return con
-
-
-def validate_expressions(contract: Contract) -> None:
-    """Parse and bind every rule against the contract's columns; raise naming the rule."""
-    import json
-
-    con = _connect()
-    cols = ", ".join(f'NULL::{_duck_type(c)} AS "{c.name}"' for c in contract.columns) or "NULL AS _"
-    con.execute(f"CREATE TABLE batch AS SELECT {cols} LIMIT 0")
-    for r in contract.rules:
-        head = f"contract {contract.name!r}: rule {r.name!r} ({r.expr!r})"
-        if ";" in r.expr:
-            raise UsageError(f"{head}: a rule is one expression; ';' is not allowed")
-        try:
-            tree = json.loads(con.execute("SELECT json_serialize_sql(?)",
-                                          [f"SELECT ({r.expr}) FROM batch"]).fetchone()[0])
-        except Exception as exc:  # noqa: BLE001 - reported with the rule
-            raise UsageError(f"{head}: {exc}") from None
-        if tree.get("error"):
-            raise UsageError(f"{head}: syntax error: {tree.get('error_message', 'cannot parse')}")
-        stmts = tree.get("statements", [])
-        nodes: list[dict[str, Any]] = []
-        _walk(stmts[0]["node"]["select_list"] if stmts else [], nodes)
-        if len(stmts) != 1 or len(stmts[0]["node"]["select_list"]) != 1:
-            raise UsageError(f"{head}: a rule is exactly one expression")
-        for n in nodes:
-            if n["class"] not in _SAFE_CLASSES:
-                raise UsageError(f"{head}: {n['class'].lower()} expressions are not allowed in rules")
-            if n["class"] == "FUNCTION" and _BAD_FUNCS.match(n.get("function_name", "")):
-                raise UsageError(f"{head}: function {n['function_name']!r} is not allowed in rules")
-        try:
-            con.execute(f"SELECT ({r.expr})::BOOLEAN FROM batch")
-        except Exception as exc:  # noqa: BLE001 - binder errors name the unknown column
-            raise UsageError(f"{head}: {str(exc).splitlines()[0]}") from None
-
 
 # -- coercion ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from datamill.errors import UsageError
+from datamill.io.formats.read_errors import guarded
 
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to ([\w\[\], ]+?): "
@@ -91,6 +92,14 @@ def header_schema(src: Any, ref: Any) -> Any | None:
 
 def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
          whole: bool = False) -> Iterator[Any]:
+    """Batches of one CSV/TSV file; a corrupt stream or an oversized value is a UsageError
+    naming the file and line (see :mod:`datamill.io.formats.read_errors`)."""
+    header = 1 if _bool(src.option("header"), True) else 0
+    yield from guarded(_read(src, ref, columns, batch_size, whole), src.name(ref), header)
+
+
+def _read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
+          whole: bool = False) -> Iterator[Any]:
     """Batches of one CSV/TSV file (see the module docstring for type changes).
 
     ``whole``: the caller keeps every batch anyway (``io.read``), so the file is first
@@ -107,6 +116,8 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
         raise UsageError("on_bad_lines must be 'error' or 'quarantine'")
     window = int(float(src.option("infer_window_mb") or 64) * (1 << 20))
     block = int(src.option("block_size") or 4 << 20)
+    if not 0 < block <= _MAX_BLOCK:
+        raise UsageError(f"{name}: block_size={block} is out of range (1 to {_MAX_BLOCK})")
     if whole and not quarantine:
         table = _read_whole(src, ref, columns, block)
         if table is not None:
@@ -182,9 +193,14 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
                     f"({_url_form(name, 'on_bad_lines=quarantine')}; Python: "
                     "on_bad_lines='quarantine')") from exc
             if "straddling" in msg or "block size" in msg.lower():
-                if block >= _MAX_BLOCK:
-                    raise UsageError(f"{name}: a row is larger than 1 GB ({msg})") from exc
-                block *= 8
+                if block >= _MAX_BLOCK:  # pyarrow's block size is a 32-bit int: no further
+                    line = _long_line(src, ref, _MAX_BLOCK)
+                    at = f"line {line}" if line else "a row"
+                    raise UsageError(
+                        f"{name}: {at} is larger than {_mib(_MAX_BLOCK)}, the largest row "
+                        "the CSV reader takes (a 2 GB cell, or a quote never closed?); split "
+                        "the value or fix the quoting") from exc
+                block = min(block * 8, _MAX_BLOCK)
                 continue
             m = _CONVERSION.search(msg)
             if m and committed_schema is None:
@@ -208,6 +224,27 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
     if rejected:
         lines = _locate(src, ref, [t for t, _ in rejected], ro.encoding)
         src.rejected.extend((ln, t, r) for ln, (t, r) in zip(lines, rejected, strict=True))
+
+
+def _mib(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _long_line(src: Any, ref: Any, limit: int) -> int | None:
+    """The number of the first line longer than ``limit`` bytes (quotes not considered),
+    found in one streamed pass."""
+    lineno, length = 1, 0
+    with src.opener(ref)() as f:
+        while chunk := f.read(1 << 20):
+            start = 0
+            while (nl := chunk.find(b"\n", start)) >= 0:
+                if length + nl - start > limit:
+                    return lineno
+                lineno, length, start = lineno + 1, 0, nl + 1
+            length += len(chunk) - start
+            if length > limit:
+                return lineno
+    return None
 
 
 def _read_whole(src: Any, ref: Any, columns: list[str] | None, block: int) -> Any | None:

@@ -2,8 +2,12 @@
 
 NDJSON goes through pyarrow's streaming JSON reader; when that cannot type the data (a field
 that changes type) or bad lines are to be quarantined, the file is parsed line by line in
-Python instead, so a bad line is reported with its number. Nested records can be normalised
-into child tables (``normalize=True``), as dlt does.
+Python instead, so a bad line is reported with its number. That fallback streams: a first
+pass reads the lines in chunks and widens each field's type across the whole file (integers
+and floats to float, differing structs merged, anything else that mixes types to JSON text),
+a second pass converts chunk by chunk to that one schema, so memory stays at one chunk of
+Python records whatever the file's size. Nested records can be normalised into child tables
+(``normalize=True``), as dlt does.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from datamill.errors import UsageError
+from datamill.io.formats.read_errors import guarded
 
 
 def _is_array(src: Any, ref: Any) -> bool:
@@ -43,6 +48,17 @@ def records(src: Any, ref: Any) -> Iterator[dict[str, Any]]:
                 item = {"value": item}
             yield item
         return
+    yield from (item for _, item in _lines(src, ref, quarantine, collect=True))
+
+
+CHUNK_ROWS = 50_000  # Python records held at once by the streaming fallback
+
+
+def _lines(src: Any, ref: Any, quarantine: bool, collect: bool) -> Iterator[tuple[int, Any]]:
+    """``(line number, record)`` of each line of an NDJSON file; a bad line raises, or with
+    ``quarantine`` is skipped (and set aside in ``src.rejected`` when ``collect``)."""
+    name = src.name(ref)
+    encoding = str(src.option("encoding") or "utf-8")
     lineno = 0
     rest = b""
     with src.opener(ref)() as f:
@@ -61,13 +77,14 @@ def records(src: Any, ref: Any) -> Iterator[dict[str, Any]]:
                 except (ValueError, UnicodeDecodeError) as exc:
                     text = raw.decode(encoding, "replace").rstrip("\r")
                     if quarantine:
-                        src.rejected.append((lineno, text, f"invalid JSON: {exc}"))
+                        if collect:
+                            src.rejected.append((lineno, text, f"invalid JSON: {exc}"))
                         continue
                     raise UsageError(f"{name}: line {lineno} is not a JSON object ({exc}): "
                                      f"{text[:200]!r}; fix it or set bad lines aside "
                                      "with ?on_bad_lines=quarantine on the location (Python: "
                                      "on_bad_lines='quarantine')") from exc
-                yield item
+                yield lineno, item
             if not chunk:
                 break
 
@@ -110,6 +127,12 @@ def to_table(rows: list[dict[str, Any]], src: Any = None, name: str = "") -> Any
 
 
 def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iterator[Any]:
+    """Batches of one JSON / NDJSON file; a corrupt stream is a UsageError naming the file
+    and line."""
+    yield from guarded(_read(src, ref, columns, batch_size), src.name(ref))
+
+
+def _read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iterator[Any]:
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -130,13 +153,99 @@ def read(src: Any, ref: Any, columns: list[str] | None, batch_size: int) -> Iter
             return
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # fall back to the line parser: exact line numbers, mixed types as text
-    table = to_table(list(records(src, ref)), src, name)
+    if _is_array(src, ref) or (src.format == "json" and not _looks_ndjson(src, ref)):
+        table = to_table(list(records(src, ref)), src, name)
+        if columns:
+            missing = [c for c in columns if c not in table.column_names]
+            if missing:
+                raise UsageError(f"{name} has no field(s) {missing}")
+            table = table.select(columns)
+        yield from table.to_batches(max_chunksize=batch_size)
+        return
+    yield from _stream_ndjson(src, ref, columns, batch_size, quarantine)
+
+
+def _chunks(src: Any, ref: Any, quarantine: bool, collect: bool,
+            size: int) -> Iterator[list[tuple[int, Any]]]:
+    chunk: list[tuple[int, Any]] = []
+    for item in _lines(src, ref, quarantine, collect):
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _widen(old: Any, new: Any) -> Any:
+    """The type holding both ``old`` and ``new`` (None: only JSON text holds both)."""
+    import pyarrow as pa
+
+    if old is None or new is None:
+        return None
+    if old == new:
+        return old
+    try:
+        merged = pa.unify_schemas([pa.schema([pa.field("f", old)]), pa.schema([pa.field("f", new)])],
+                                  promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    typ = merged.field("f").type
+    if pa.types.is_string(typ) and not (pa.types.is_string(old) or pa.types.is_null(old)) or \
+            pa.types.is_string(typ) and not (pa.types.is_string(new) or pa.types.is_null(new)):
+        return None  # a number promoted to text: keep the JSON text form, as a mix does
+    return typ
+
+
+def _stream_ndjson(src: Any, ref: Any, columns: list[str] | None, batch_size: int,
+                   quarantine: bool) -> Iterator[Any]:
+    import pyarrow as pa
+
+    name = src.name(ref)
+    size = max(1, min(batch_size, CHUNK_ROWS))
+    types: dict[str, Any] = {}  # first-seen order; None = JSON text
+    for chunk in _chunks(src, ref, quarantine, False, size):
+        table = to_table([r for _, r in chunk])
+        for field in table.schema:
+            typ = field.type if field.name not in _texts(chunk, field) else None
+            types[field.name] = _widen(types[field.name], typ) if field.name in types else typ
     if columns:
-        missing = [c for c in columns if c not in table.column_names]
+        missing = [c for c in columns if c not in types]
         if missing:
             raise UsageError(f"{name} has no field(s) {missing}")
-        table = table.select(columns)
-    yield from table.to_batches(max_chunksize=batch_size)
+    for col, typ in types.items():
+        if typ is None:
+            src.note(f"{name}: field {col!r} mixes types; read as JSON text")
+    names = list(columns) if columns else list(types)
+    schema = pa.schema([(c, types[c] if types[c] is not None else pa.string()) for c in names])
+    for chunk in _chunks(src, ref, quarantine, True, size):
+        arrays = []
+        for col, field in zip(names, schema, strict=True):
+            values = [r.get(col) for _, r in chunk]
+            if types[col] is None:
+                arrays.append(pa.array([v if v is None or isinstance(v, str) else json.dumps(v)
+                                        for v in values], type=pa.string()))
+                continue
+            try:
+                arrays.append(pa.array(values, type=field.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                raise UsageError(f"{name}: field {col!r} near line {chunk[0][0]} does not fit "
+                                 f"the type {field.type} seen in the file ({exc})") from None
+        yield from pa.Table.from_arrays(arrays, schema=schema).to_batches(max_chunksize=batch_size)
+
+
+def _texts(chunk: list[tuple[int, Any]], field: Any) -> set[str]:
+    """``{field.name}`` when ``to_table`` fell back to JSON text for a field that mixes
+    types within ``chunk`` (a string column whose values are not all strings)."""
+    import pyarrow as pa
+
+    if not pa.types.is_string(field.type):
+        return set()
+    for _, r in chunk:
+        v = r.get(field.name)
+        if v is not None and not isinstance(v, str):
+            return {field.name}
+    return set()
 
 
 # ----------------------------------------------------------------------------- normalisation

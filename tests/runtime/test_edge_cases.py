@@ -131,6 +131,7 @@ def test_downstream_dispatched_during_recovery_gets_the_value(project):
 def test_corrupt_checkpoint_of_map_source_is_recomputed(project):
     @task(version="1")
     def items():
+        CALLS.append("items")
         return list(range(500))
 
     @task(map="items")
@@ -138,9 +139,15 @@ def test_corrupt_checkpoint_of_map_source_is_recomputed(project):
         return items * k
 
     r1 = run([items, times])
+    assert CALLS == ["items"]
     corrupt(project, r1.tasks["items"].meta)
     r2 = run([items, times], {"k": 2})
     assert r2.ok
+    # the corrupted list was computed again (not read back wrong, nor skipped) ...
+    assert CALLS == ["items", "items"]
+    assert r2.states["items"] == State.SUCCEEDED
+    # ... and every instance mapped over the recomputed items
+    assert sorted(r2.output(k) for k in r2.node_keys["times"]) == [i * 2 for i in range(500)]
 
 
 def test_recovery_when_the_upstream_input_is_not_checkpointed(project):

@@ -231,7 +231,8 @@ def test_retry_backoff_is_exponential(project):
 
     run([slow_fail])
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert 0.09 <= gaps[0] < 0.25 and 0.29 <= gaps[1] < 0.5
+    # lower bounds only: a loaded machine may stretch a gap, never shorten it
+    assert gaps[0] >= 0.09 and gaps[1] >= 0.29 and gaps[1] > gaps[0]
 
 
 def test_timeout_in_thread(project):
@@ -248,9 +249,7 @@ def test_timeout_in_thread(project):
     def other():
         return 2
 
-    t0 = time.time()
     r = run([hangs, other])
-    assert time.time() - t0 < 3
     assert r.tasks["hangs"].state == State.FAILED
     assert "exceeded its timeout of 0.2s" in r.tasks["hangs"].error
     assert r.tasks["other"].state == State.SUCCEEDED
@@ -332,18 +331,22 @@ def test_fail_fast_cancels_the_rest(project):
     def quick_fail():
         raise RuntimeError("early")
 
+    began, told = threading.Event(), threading.Event()
+
     @task
     def slow(ctx: Context):
-        for _ in range(300):
+        began.set()
+        for _ in range(6000):
             if ctx.cancelled:
+                told.set()
                 return "stopped"
             time.sleep(0.01)
         return "done"
 
-    t0 = time.time()
     r = run([quick_fail, slow], fail_fast=True)
-    assert time.time() - t0 < 2.5
     assert r.states["slow"] == State.CANCELLED and r.state == State.FAILED
+    # ordering, not a wall-clock bound: if it ran, it was told to stop and did not run out
+    assert not began.is_set() or told.wait(60)
 
 
 def test_hooks(project):

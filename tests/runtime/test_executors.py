@@ -59,12 +59,9 @@ def test_suite_outputs_retries_failures(project, executor, tmp_path):
 
 
 def test_process_timeout_kills(project, executor, tmp_path):
-    import time
-
-    t0 = time.time()
-    r = datamill.run(SUITE, {"state_dir": str(tmp_path), "slow_seconds": 30, "break_it": False},
+    r = datamill.run(SUITE, {"state_dir": str(tmp_path), "slow_seconds": 600, "break_it": False},
                      executor=executor, only=[], handle_signals=False)
-    assert time.time() - t0 < 20
+    # no wall-clock bound: had the process not been killed, the run would wait 600 s
     assert r.states["slow"] == State.FAILED and "timeout of 0.5s" in r.tasks["slow"].error
     assert r.states["after_broken"] == State.SUCCEEDED
 

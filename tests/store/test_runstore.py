@@ -253,6 +253,108 @@ def test_claim_takes_over_dead_or_finished_run(store: RunStore) -> None:
         store.claim_run("ghost", "c", 3)
 
 
+def test_claim_refuses_a_run_that_succeeded(store: RunStore) -> None:
+    """Two resumes raced: the first claimed and finished the run; the second must not
+    reopen it (the state is checked in the claim's own transaction)."""
+    from datamill.errors import UsageError
+
+    store.create_run(make_run("r", state=State.RUNNING, host="a", pid=1))
+    store.finish_run("r", State.FAILED, error="boom")
+    store.claim_run("r", "b", 2)  # the first resumer
+    store.finish_run("r", State.SUCCEEDED)
+    with pytest.raises(UsageError, match="run r succeeded; only a failed, cancelled or interrupted"):
+        store.claim_run("r", "c", 3)  # the second one, late
+    assert store.get_run("r").state is State.SUCCEEDED and store.get_run("r").pid == 2
+    store.create_run(make_run("never", state=State.PENDING))
+    with pytest.raises(UsageError, match="run never pending"):
+        store.claim_run("never", "c", 3)
+
+
+def test_claim_sets_trigger_and_driver_token(store: RunStore) -> None:
+    import os
+
+    from datamill.store import liveness
+
+    store.create_run(make_run("r", state=State.RUNNING, host="a", pid=1, trigger="manual"))
+    store.finish_run("r", State.CANCELLED)
+    run = store.claim_run("r", liveness.hostname(), os.getpid(), trigger="resume")
+    assert run.trigger == "resume"
+    assert run.pid_start == liveness.start_token(os.getpid()) is not None
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_dead_driver_on_this_host_is_not_alive(store: RunStore) -> None:
+    """A fresh heartbeat does not keep a run alive when its driver process, on this host,
+    is gone (or its pid now belongs to another process): resume at once."""
+    import os
+
+    from datamill.store import liveness
+
+    me = liveness.hostname()
+    dead = _dead_pid()
+    store.create_run(make_run("gone", state=State.RUNNING, host=me, pid=dead,
+                              pid_start=liveness.start_token(os.getpid())))
+    assert not store.is_alive(store.get_run("gone"))
+    assert store.claim_run("gone", me, os.getpid()).pid == os.getpid()
+
+    # pid reuse: the pid runs, but it is another process (another start time)
+    mine = liveness.start_token(os.getpid())
+    reused = mine.rsplit("/", 1)[0] + "/1"
+    store.create_run(make_run("reused", state=State.RUNNING, host=me, pid=os.getpid(),
+                              pid_start=reused))
+    assert not store.is_alive(store.get_run("reused"))
+
+    # the same process: alive; another host: the heartbeat rule
+    store.create_run(make_run("live", state=State.RUNNING, host=me, pid=os.getpid(),
+                              pid_start=mine))
+    assert store.is_alive(store.get_run("live"))
+    store.create_run(make_run("far", state=State.RUNNING, host=me + "-elsewhere", pid=dead,
+                              pid_start=mine))
+    assert store.is_alive(store.get_run("far"))
+    with pytest.raises(RunLockedError):
+        store.claim_run("far", me, os.getpid())
+
+
+def test_liveness_tokens() -> None:
+    import os
+
+    from datamill.store import liveness
+
+    tok = liveness.start_token(os.getpid())
+    assert tok and liveness.start_token(os.getpid()) == tok
+    assert liveness.process_gone(os.getpid(), tok) is False
+    assert liveness.process_gone(_dead_pid(), tok) is True
+    assert liveness.process_gone(os.getpid(), "other-boot/ns/1") is None  # cannot judge
+    assert liveness.process_gone(None, tok) is None
+    wid = liveness.worker_id(os.getpid())
+    assert liveness.parse_worker_id(wid) == (liveness.hostname(), os.getpid(), tok)
+    assert liveness.parse_worker_id("nonsense") is None
+
+
+def test_0001_store_upgrades_to_current_with_data(store_url: str, tmp_path: Path) -> None:
+    """A store written by the previous release (0001) gains the 0002 columns, rows kept."""
+    from datamill.store import migrations
+
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        migrations.upgrade(conn, "0001")
+        conn.execute(sa.text("INSERT INTO runs (run_id, pipeline, state, trigger, created_at) "
+                             "VALUES ('old', 'sales', 'failed', 'manual', :t)"), {"t": T0})
+    engine.dispose()
+    with RunStore.open(store_url, project_root=tmp_path) as store:
+        old = store.get_run("old")
+        assert old.state is State.FAILED and old.options is None and old.pid_start is None
+        store.create_run(make_run("new", options={"force": ["a"]}))
+        assert store.get_run("new").options == {"force": ["a"]}
+
+
 # --------------------------------------------------------------------------- task runs & co
 
 
@@ -561,12 +663,12 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         RunStore.open(url)
 
 
-REVISION_0002 = """
+REVISION_NEXT = """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9002"
+down_revision = "%s"
 branch_labels = None
 depends_on = None
 
@@ -583,7 +685,7 @@ def downgrade():
 
 
 def test_an_older_store_is_upgraded_on_open(store_url: str, tmp_path: Path, monkeypatch) -> None:
-    """A store at 0001 opened by code expecting 0002 is upgraded in place, data kept."""
+    """A store at the head opened by code expecting a newer revision is upgraded in place."""
     import shutil
 
     from datamill.store import migrations
@@ -595,14 +697,16 @@ def test_an_older_store_is_upgraded_on_open(store_url: str, tmp_path: Path, monk
     shutil.copytree(
         migrations.SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (scripts / "versions" / "0002_experiments.py").write_text(REVISION_0002)
+    (scripts / "versions" / "9002_experiments.py").write_text(
+        REVISION_NEXT % schema.SCHEMA_REVISION
+    )
     monkeypatch.setattr(migrations, "SCRIPT_LOCATION", scripts)
-    monkeypatch.setattr(schema, "SCHEMA_REVISION", "0002")
+    monkeypatch.setattr(schema, "SCHEMA_REVISION", "9002")
 
     with RunStore.open(store_url, project_root=tmp_path) as store:
         with store.engine.connect() as conn:
             assert (
-                conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+                conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "9002"
             )
             assert sa.inspect(conn).has_table("experiments")
             assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("runs")}

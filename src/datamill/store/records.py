@@ -81,6 +81,10 @@ class RunRecord:
     pid: int | None = None
     error: str | None = None
     project: str | None = None
+    #: Options a resume honours: ``{"force": [task, ...], "only": [task, ...]}``.
+    options: dict[str, Any] | None = None
+    #: Start token of the driver process (see ``store.liveness``), against pid reuse.
+    pid_start: str | None = None
 
 
 @dataclass(slots=True)
@@ -105,12 +109,21 @@ class TaskRunRecord:
     bytes: int | None = None
     error: str | None = None
     traceback: str | None = None
+    #: The run whose checkpoint this cached task reused (this run's id within a resume).
     cached_from_run: str | None = None
+    #: A readable label of a mapped instance's item (``jan.csv``, ``2024-05``).
+    label: str | None = None
+    #: Seconds the task's attempts waited for a worker (``duration_s`` is execution time).
+    queued_s: float | None = None
 
 
 @dataclass(slots=True)
 class AttemptRecord:
-    """One attempt of a task instance; retries add attempts 2, 3, ..."""
+    """One attempt of a task instance; retries add attempts 2, 3, ...
+
+    ``queued_at`` is when it was handed to the executor, ``started_at`` when it really
+    started (a worker picked it up), ``duration_s`` the execution time from then on.
+    """
 
     run_id: str
     task_key: str
@@ -122,6 +135,9 @@ class AttemptRecord:
     error: str | None = None
     traceback: str | None = None
     log_path: str | None = None
+    queued_at: datetime | None = None
+    #: ``host:pid:start`` of the worker process running it (process tasks), else None.
+    worker: str | None = None
 
 
 @dataclass(slots=True)

@@ -20,8 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
-from datamill.errors import RunLockedError, RunNotFoundError, StoreError, require
-from datamill.store import schema
+from datamill.errors import RunLockedError, RunNotFoundError, StoreError, UsageError, require
+from datamill.store import liveness, schema
 from datamill.store.records import (
     RUN_FINAL_STATES,
     AttemptRecord,
@@ -34,6 +34,9 @@ from datamill.store.records import (
 )
 
 __all__ = ["RunStore", "resolve_url"]
+
+#: The states a run can be resumed from (besides running with a dead driver).
+RESUMABLE_STATES = (State.FAILED, State.CANCELLED)
 
 ENV_URL = "DATAMILL_STORE"
 ENV_STALE = "DATAMILL_HEARTBEAT_STALE"
@@ -396,20 +399,42 @@ class RunStore:
             return [_record(RunRecord, r) for r in conn.execute(q)]
 
     def is_alive(self, run: RunRecord, now: datetime | None = None) -> bool:
-        """True if the run is running and its heartbeat is at most ``stale_after`` s old."""
+        """True if the run is running and its driver may still be at work.
+
+        On the run's own host the driver process is looked at (pid and start token, see
+        ``store.liveness``): gone means dead at once. Elsewhere, or when that cannot be
+        told, the heartbeat decides: alive while at most ``stale_after`` s old.
+        """
         if run.state != State.RUNNING or run.heartbeat_at is None:
             return False
+        if run.host is not None and run.host == liveness.hostname():
+            gone = liveness.process_gone(run.pid, run.pid_start)
+            if gone is True:
+                return False
         now = _as_utc(now) if now is not None else utcnow()
         return (now - _as_utc(run.heartbeat_at)).total_seconds() <= self.stale_after
 
-    def claim_run(self, run_id: str, host: str | None = None, pid: int | None = None) -> RunRecord:
+    def claim_run(
+        self,
+        run_id: str,
+        host: str | None = None,
+        pid: int | None = None,
+        *,
+        pid_start: str | None = None,
+        trigger: str | None = None,
+    ) -> RunRecord:
         """Take over a run to resume it: refused while it is alive, won by one caller only.
 
-        A compare-and-set on the row as read (state, heartbeat, host, pid): of two resumers
-        the second finds the row changed and gets RunLockedError.
+        Only a failed, cancelled or interrupted (running, but its driver is dead) run can be
+        claimed; the state is checked in the same transaction as the update, and the update
+        is a compare-and-set on the row as read (state, heartbeat, host, pid): of two
+        resumers the second finds the row changed and gets RunLockedError, and a run that
+        succeeded meanwhile is refused with UsageError.
         """
         host = host if host is not None else socket.gethostname()
         pid = pid if pid is not None else os.getpid()
+        if pid_start is None and pid == os.getpid():
+            pid_start = liveness.start_token(pid)
         t = schema.runs
         now = utcnow()
         with self.write() as conn:
@@ -417,30 +442,42 @@ class RunStore:
             if row is None:
                 raise self._not_found(run_id)
             seen = _record(RunRecord, row)
+            if seen.state not in RESUMABLE_STATES and seen.state != State.RUNNING:
+                raise UsageError(
+                    f"run {run_id} {seen.state.value}; only a failed, cancelled or "
+                    "interrupted run can be resumed (use `datamill run` to run again)"
+                )
             if self.is_alive(seen, now):
                 raise self._locked(seen, now)
+            values: dict[str, Any] = {
+                "state": State.RUNNING.value,
+                "host": host,
+                "pid": pid,
+                "pid_start": pid_start,
+                "heartbeat_at": now,
+                "started_at": sa.func.coalesce(t.c.started_at, now),
+                "ended_at": None,
+                "error": None,
+            }
+            if trigger is not None:
+                values["trigger"] = trigger
             res = conn.execute(
                 sa.update(t)
                 .where(
                     t.c.run_id == run_id,
                     t.c.state == seen.state.value,
+                    t.c.state.in_([s.value for s in (*RESUMABLE_STATES, State.RUNNING)]),
                     t.c.heartbeat_at.is_not_distinct_from(seen.heartbeat_at),
                     t.c.host.is_not_distinct_from(seen.host),
                     t.c.pid.is_not_distinct_from(seen.pid),
                 )
-                .values(
-                    state=State.RUNNING.value,
-                    host=host,
-                    pid=pid,
-                    heartbeat_at=now,
-                    started_at=sa.func.coalesce(t.c.started_at, now),
-                    ended_at=None,
-                    error=None,
-                )
+                .values(**values)
             )
             won = res.rowcount == 1
         if not won:
             current = self.get_run(run_id)
+            if current.state not in RESUMABLE_STATES and current.state != State.RUNNING:
+                raise UsageError(f"run {run_id} {current.state.value} meanwhile; nothing to resume")
             raise self._locked(current, utcnow())
         return self.get_run(run_id)
 

@@ -27,7 +27,7 @@ __all__ = [
 
 #: The alembic revision this code expects; opening the store upgrades an older database.
 #: Bump it with every new file in ``migrations/versions/`` (a test checks it is the head).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -109,6 +109,8 @@ runs = sa.Table(
     sa.Column("pid", sa.Integer(), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("project", sa.String(200), nullable=True),
+    sa.Column("options", json_type(), nullable=True),  # 0002: force/only, honoured by resume
+    sa.Column("pid_start", sa.String(200), nullable=True),  # 0002: driver process start token
     sa.Index(None, "pipeline", "created_at"),
     sa.Index(None, "created_at"),
     sa.Index(None, "state"),
@@ -136,6 +138,8 @@ task_runs = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("traceback", sa.Text(), nullable=True),
     sa.Column("cached_from_run", sa.String(64), nullable=True),
+    sa.Column("label", sa.String(200), nullable=True),  # 0002: readable label of a mapped item
+    sa.Column("queued_s", sa.Float(), nullable=True),  # 0002: seconds waiting for a worker
     sa.Index(None, "fingerprint"),
 )
 
@@ -152,6 +156,8 @@ attempts = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("traceback", sa.Text(), nullable=True),
     sa.Column("log_path", sa.Text(), nullable=True),
+    sa.Column("queued_at", UTCDateTime(), nullable=True),  # 0002: handed to the executor
+    sa.Column("worker", sa.String(300), nullable=True),  # 0002: host:pid:start of a process
 )
 
 lineage = sa.Table(

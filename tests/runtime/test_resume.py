@@ -41,7 +41,7 @@ def test_resume_after_failure_runs_only_what_did_not_complete(project, resources
     assert after["total"] == 2
     store = RunStore.open(project_root=project)
     rec = store.get_run(r1.run_id)
-    assert rec.state == State.SUCCEEDED and rec.trigger == "manual"
+    assert rec.state == State.SUCCEEDED and rec.trigger == "resume"
     assert [a.attempt for a in store.attempts(r1.run_id, "total")] == [1, 2]
     store.close()
     with pytest.raises(UsageError, match="already succeeded"):

@@ -124,7 +124,8 @@ def resume(
         merged_strings = {k: v for k, v in stored.items() if not p.params[k].secret}
         values = p.resolve_params({**merged_strings, **given},
                                   from_strings=True, resolve_secret=resolve_param)
-        claimed = store_.claim_run(rec.run_id, host=socket.gethostname(), pid=os.getpid())
+        claimed = store_.claim_run(rec.run_id, host=socket.gethostname(), pid=os.getpid(),
+                                   trigger="resume")
         ex = make_executor(executor, workers)
         opts = EngineOptions(workers=workers, trigger="resume", pools=proj.pools,
                              handle_signals=handle_signals, secret_env=proj.secret_env,

@@ -30,7 +30,9 @@ from datamill.core.params import canonical_json
 from datamill.core.pipeline import Node, Pipeline
 from datamill.core.task import Trigger
 from datamill.errors import CheckpointCorruptError, TaskTimeoutError, UsageError
+from datamill.runtime import resume as resuming
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
+from datamill.runtime.labels import item_label, shown
 from datamill.runtime.logs import redact
 from datamill.runtime.result import RunResult, TaskResult
 from datamill.store.records import (
@@ -87,8 +89,14 @@ class Inst:
     meta: Any = None
     data_version: str | None = None
     handle: Any = None
-    started: float | None = None
-    first_started: float | None = None
+    queued: float | None = None  # the current attempt was handed to the executor
+    started: float | None = None  # ... and really started (None while it waits)
+    first_started: float | None = None  # first handed over (None: never submitted)
+    first_run: float | None = None  # first really started
+    exec_s: float = 0.0  # execution time of all attempts
+    wait_s: float = 0.0  # queue wait of all attempts
+    worker: str | None = None
+    label: str | None = None
     ended: float | None = None
     error: str | None = None
     traceback: str | None = None
@@ -188,9 +196,12 @@ class Engine:
                     run_id=self.run_id, pipeline=self.p.name, params=self._stored_params(),
                     state=State.RUNNING, trigger=self.opts.trigger, created_at=now, started_at=now,
                     heartbeat_at=now, host=socket.gethostname(), pid=os.getpid(),
-                    project=self.target,
+                    project=self.target, pid_start=_driver_token(),
+                    options=resuming.run_options(self.opts.force, self.forced, self.opts.only),
                 )
             )
+        else:
+            resuming.wait_for_orphans(self.store, self.run_id)
         self.writer = StoreWriter(self.store)
         self.writer.heartbeat(self.run_id)
         from datamill.runtime import logs
@@ -225,6 +236,14 @@ class Engine:
             state = self._run_state()
             if error is None and self.cancelled and self.cancel_reason.startswith("fail-fast"):
                 error = self.cancel_reason
+            if error is None and state == State.FAILED:
+                error = self._failure_summary()
+            elif error is None and state == State.CANCELLED:
+                error = self.cancel_reason or None
+            if self.resume is not None:
+                for rec in resuming.removed_records(self._previous, set(self.insts), self.p.nodes,
+                                                    set(self.node_state)):
+                    self.writer.put_task_run(rec)
             if self.opts.openlineage is not None:
                 self.opts.openlineage.close()
             try:
@@ -241,9 +260,14 @@ class Engine:
 
     def _plan(self) -> None:
         p = self.p
+        if self.resume is not None:
+            carried, kept_only = resuming.carried_options(self.resume, p.nodes)
+            self.opts.only = self.opts.only or kept_only
         only = p.check_task_names(self.opts.only, "--only")
         force = self.opts.force
-        if force in (["*"], ["all"]):
+        if self.resume is not None and not force:
+            self.forced = carried
+        elif force in (["*"], ["all"]):
             self.forced = set(p.nodes)
         else:
             roots = p.check_task_names(force, "--force")
@@ -257,10 +281,14 @@ class Engine:
             self.consumers_left[name] = sum(1 for d in p.downstream[name] if d in self.selected)
         self._resume_records = {}
         self._prev_attempts: dict[str, int] = {}
+        self._previous: list[TaskRunRecord] = []
         if self.resume is not None:
-            for r in self.store.task_runs(self.run_id):
+            self._previous = self.store.task_runs(self.run_id)
+            for r in self._previous:
                 self._prev_attempts[r.task_key] = r.attempts
-                if r.state in OK and r.checkpoint:
+                # a forced task reuses only what this run wrote, never an older checkpoint
+                own = r.state == State.SUCCEEDED or r.cached_from_run == self.run_id
+                if r.state in OK and r.checkpoint and (own or r.task not in self.forced):
                     self._resume_records[r.task_key] = r
 
     def _load_external(self, names: set[str]) -> None:
@@ -339,7 +367,7 @@ class Engine:
                 s = self.insts[sk]
                 k = f"{name}[{s.map_key}]"
                 keys.append(k)
-                self.insts[k] = Inst(node, k, map_key=s.map_key, item_ref=sk)
+                self.insts[k] = Inst(node, k, map_key=s.map_key, item_ref=sk, label=s.label)
         else:
             src_state = self.insts[src].state
             if src_state not in OK:
@@ -364,7 +392,7 @@ class Engine:
             for mk, it in zip(mkeys, items, strict=True):
                 k = f"{name}[{mk}]"
                 keys.append(k)
-                self.insts[k] = Inst(node, k, map_key=mk, item=it)
+                self.insts[k] = Inst(node, k, map_key=mk, item=it, label=item_label(it))
         self.node_keys[name] = keys
         self.node_open[name] = len(keys)
         if self.progress and node.mapped:
@@ -510,24 +538,25 @@ class Engine:
         if inst.fingerprint is None:
             inst.fingerprint = self._fingerprint(inst, inputs)
         rec = self._resume_records.get(inst.key)
-        if rec is not None and rec.fingerprint == inst.fingerprint and not inst.recovered \
-                and node.name not in self.forced:
+        if rec is not None and rec.fingerprint == inst.fingerprint and not inst.recovered:
             inst.meta = _meta_from_record(self.p.name, rec)
             inst.cached_from = rec.cached_from_run or self.run_id
             inst.data_version = rec.data_version
             inst.rows_out = rec.rows_out
             now = time.time()
-            inst.started = inst.first_started = now
+            inst.started = inst.first_started = inst.first_run = now
             self._finish_inst(inst, State.CACHED, ended=now)
             self._release(inst)
             return
         checkpoint = self.ckpt and t.checkpoint
-        reusable = checkpoint and node.name not in self.forced and not inst.recovered
-        reuse = reusable and t.cache != "never" and (bool(node.inputs) or t.version is not None)
+        reusable = checkpoint and not inst.recovered
+        reuse = reusable and node.name not in self.forced and t.cache != "never" \
+            and (bool(node.inputs) or t.version is not None)
         reuse_after = None
         if not reuse and reusable and self.resume is not None:
             # within a resume every completed output is reused, even one whose store record
-            # was lost in a crash: done means the checkpoint exists (written during this run)
+            # was lost in a crash: done means the checkpoint exists, written during this run
+            # (for a forced task too: what this run recomputed is not recomputed again)
             reuse = True
             started = self.resume.started_at or self.resume.created_at
             reuse_after = started.timestamp() if started else None
@@ -535,9 +564,10 @@ class Engine:
             inst.attempt = inst.base_attempt = self._prev_attempts[inst.key]
         inst.attempt += 1
         inst.state = State.RUNNING
-        inst.started = time.time()
+        inst.queued = time.time()
+        inst.started = inst.worker = None
         if inst.first_started is None:
-            inst.first_started = inst.started
+            inst.first_started = inst.queued
         call = TaskCall(
             run_id=self.run_id, pipeline=self.p.name, task=node.name, key=inst.key,
             attempt=inst.attempt, fn=t.fn, fingerprint=inst.fingerprint,
@@ -553,16 +583,24 @@ class Engine:
         self.writer.put_task_run(self._record(inst))
         inst.handle = self.executor.submit(call, t.run_in, self._on_done, self._on_start)
 
-    def _on_start(self, call: TaskCall) -> None:
-        self._q.put(("start", call.key, call.attempt, time.time()))
+    def _on_start(self, call: TaskCall, worker: str | None = None) -> None:
+        self._q.put(("start", call.key, call.attempt, time.time(), worker))
 
-    def _started(self, key: str, attempt: int, at: float) -> None:
+    def _started(self, key: str, attempt: int, at: float, worker: str | None = None) -> None:
         inst = self.insts[key]
         if inst.state != State.RUNNING or inst.attempt != attempt:
             return
         inst.started = at
+        if inst.first_run is None:
+            inst.first_run = at
+        if worker is not None:
+            # recorded at once: a resume after a crash must find the worker it may wait for
+            inst.worker = worker
+            self.writer.put_attempt(AttemptRecord(
+                self.run_id, key, attempt, state=State.RUNNING, started_at=_dt(at),
+                queued_at=_dt(inst.queued), worker=worker))
         if self.progress:
-            self.progress.task_started(key)
+            self.progress.task_started(shown(key, inst.label))
         if self.opts.openlineage is not None:
             self.opts.openlineage.event("START", self.p.name, self.run_id, key)
         t = inst.node.task
@@ -616,7 +654,7 @@ class Engine:
         if kind == "done":
             self._on_outcome(ev[1], ev[2])
         elif kind == "start":
-            self._started(ev[1], ev[2], ev[3])
+            self._started(*ev[1:])
         elif kind == "cancel":
             self._cancel_all(ev[1])
 
@@ -637,7 +675,8 @@ class Engine:
                 t = inst.node.task
                 err = TaskTimeoutError(f"task {key!r} exceeded its timeout of {t.timeout:g}s "
                                        f"(attempt {attempt})")
-                out = Outcome(key, attempt, "failed", inst.started or time.time(), time.time(),
+                out = Outcome(key, attempt, "failed", inst.started or inst.queued or time.time(),
+                              time.time(),
                               error=f"TaskTimeoutError: {err}", error_type="TaskTimeoutError")
                 self._on_outcome(None, out)
 
@@ -655,6 +694,15 @@ class Engine:
         inst.handle = None  # the attempt's call and inputs must not outlive it
         state = State(outcome.state)
         inst.ended = outcome.ended_at or time.time()
+        # execution from the real start (the executor's signal, else the worker's clock);
+        # the wait before it is queue time, shown apart
+        begun = inst.started or outcome.started_at or inst.queued or inst.ended
+        begun = min(max(begun, inst.queued or begun), inst.ended)
+        inst.started = begun
+        if inst.first_run is None:
+            inst.first_run = begun
+        inst.exec_s += inst.ended - begun
+        inst.wait_s += begun - (inst.queued or begun)
         inst.rows_in, inst.rows_out = outcome.rows_in, outcome.rows_out
         inst.last_log = outcome.log_path
         if state in OK:
@@ -664,9 +712,10 @@ class Engine:
         self.writer.put_attempt(
             AttemptRecord(self.run_id, inst.key, inst.attempt, state=state,
                           started_at=_dt(inst.started), ended_at=_dt(inst.ended),
-                          duration_s=round(inst.ended - (inst.started or inst.ended), 6),
+                          duration_s=round(inst.ended - begun, 6),
                           error=outcome.error, traceback=outcome.traceback,
-                          log_path=outcome.log_path)
+                          log_path=outcome.log_path, queued_at=_dt(inst.queued),
+                          worker=inst.worker)
         )
         if state == State.FAILED:
             inst.error, inst.traceback = outcome.error, outcome.traceback
@@ -687,7 +736,7 @@ class Engine:
                 inst.state = State.PENDING
                 self.running += 1  # a hold so the loop waits for the retry timer
                 log.info("task %s failed (attempt %d of %d), retrying in %.2fs: %s",
-                         inst.key, inst.attempt - inst.base_attempt, t.retries + 1, delay,
+                         shown(inst.key, inst.label), inst.attempt - inst.base_attempt, t.retries + 1, delay,
                          outcome.error)
                 self.writer.put_task_run(self._record(inst))
                 self._add_timer(time.time() + max(0.0, delay), "retry", inst.key)
@@ -697,7 +746,7 @@ class Engine:
             inst.data_version = (inst.meta.data_version if inst.meta is not None
                                  else "fp:" + (inst.fingerprint or ""))
             if state == State.CACHED:
-                inst.cached_from = "checkpoint"
+                inst.cached_from = self._producer(inst, outcome)
             self._side_data(inst, outcome)
         if state == State.SKIPPED:
             inst.error = outcome.error
@@ -772,7 +821,7 @@ class Engine:
         inst.ended = ended or time.time()
         self.writer.put_task_run(self._record(inst))
         if self.progress:
-            self.progress.task_finished(inst.key, state, inst.ended - (inst.first_started or inst.ended))
+            self.progress.task_finished(shown(inst.key, inst.label), state, inst.exec_s)
         if waiting is not None:
             # a recomputed upstream: its node was counted already; wake who waited on it
             for w in waiting:
@@ -783,7 +832,7 @@ class Engine:
                 self.opts.openlineage.event("FAIL", self.p.name, self.run_id, inst.key,
                                             error=inst.error)
             self._hook(inst.node.task.on_failure, inst)
-            log.error("task %s failed: %s", inst.key, inst.error)
+            log.error("task %s failed: %s", shown(inst.key, inst.label), inst.error)
             if self.fail_fast and not self.cancelled:
                 self._cancel_all(f"fail-fast: task {inst.key!r} failed")
         elif state == State.SUCCEEDED:
@@ -855,14 +904,39 @@ class Engine:
             map_key=inst.map_key, fingerprint=inst.fingerprint, data_version=inst.data_version,
             checkpoint=meta.path if meta is not None else None,
             type_tag=meta.type_tag if meta is not None else None,
-            started_at=_dt(inst.first_started), ended_at=_dt(inst.ended) if done else None,
-            duration_s=round(inst.ended - inst.first_started, 6)
-            if done and inst.first_started and inst.ended else None,
+            started_at=_dt(inst.first_run or inst.first_started),
+            ended_at=_dt(inst.ended) if done else None,
+            duration_s=round(inst.exec_s, 6) if done and inst.first_started else None,
+            queued_s=round(inst.wait_s, 6) if done and inst.first_started else None,
+            label=inst.label,
             attempts=inst.attempt, rows_in=inst.rows_in, rows_out=inst.rows_out,
             bytes=meta.bytes if meta is not None else None,
             error=redact(inst.error, self.secrets) if inst.error else None,
             traceback=inst.traceback, cached_from_run=inst.cached_from,
         )
+
+    def _producer(self, inst: Inst, outcome: Outcome) -> str | None:
+        """The run that wrote the checkpoint a cached task reused."""
+        meta = outcome.meta
+        started = self.resume.started_at if self.resume is not None else None
+        if started is not None and meta is not None and meta.created_at >= started.timestamp():
+            return self.run_id  # written by this run before the resume
+        find = getattr(self.store, "checkpoint_producer", None)
+        if find is None or inst.fingerprint is None:
+            return None
+        return find(self.p.name, inst.node.name, inst.fingerprint, exclude=self.run_id)
+
+    def _failure_summary(self) -> str | None:
+        """The run's error: the first failed task's error (and how many more failed)."""
+        failed = [i for i in self.insts.values() if i.state == State.FAILED and i.error]
+        if not failed:
+            return None
+        failed.sort(key=lambda i: i.ended or 0)
+        first = failed[0]
+        text = f"task {shown(first.key, first.label)} failed: {first.error.splitlines()[0][:300]}"
+        if len(failed) > 1:
+            text += f" (and {len(failed) - 1} more failed tasks)"
+        return redact(text, self.secrets)
 
     def _run_state(self) -> State:
         if self.cancelled and not self.cancel_reason.startswith("fail-fast"):
@@ -883,7 +957,7 @@ class Engine:
                 continue
             tasks[k] = TaskResult(
                 key=k, task=inst.node.name, state=inst.state, attempts=inst.attempt,
-                duration=round((inst.ended or 0) - (inst.first_started or inst.ended or 0), 6),
+                duration=round(inst.exec_s, 6), queued=round(inst.wait_s, 6), label=inst.label,
                 error=inst.error, traceback=inst.traceback, fingerprint=inst.fingerprint,
                 data_version=inst.data_version, meta=inst.meta, map_key=inst.map_key,
                 log_path=inst.last_log,
@@ -908,7 +982,8 @@ class Engine:
 
     def _task_info(self, inst: Inst) -> TaskResult:
         return TaskResult(key=inst.key, task=inst.node.name, state=inst.state, attempts=inst.attempt,
-                          duration=round((inst.ended or 0) - (inst.first_started or 0), 6),
+                          duration=round(inst.exec_s, 6), queued=round(inst.wait_s, 6),
+                          label=inst.label,
                           error=inst.error, traceback=inst.traceback, fingerprint=inst.fingerprint,
                           data_version=inst.data_version, meta=inst.meta, map_key=inst.map_key,
                           run_id=self.run_id)
@@ -942,6 +1017,12 @@ class Engine:
         if prev:
             for sig, h in prev.items():
                 signal.signal(sig, h)
+
+
+def _driver_token() -> str | None:
+    from datamill.store.liveness import start_token
+
+    return start_token(os.getpid())
 
 
 def _meta_from_record(pipeline: str, r: TaskRunRecord) -> Any:

@@ -26,6 +26,15 @@ class TaskResult:
     map_key: str | None = None
     log_path: str | None = None
     run_id: str | None = None
+    #: Seconds the attempts waited for a worker (``duration`` is execution time only).
+    queued: float = 0.0
+    #: A readable label of a mapped instance's item (``jan.csv``), or None.
+    label: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The key with the label beside it, as people see it."""
+        return f"{self.key} ({self.label})" if self.label else self.key
 
 
 @dataclass

@@ -588,6 +588,36 @@ class RunStore:
         with self._read() as conn:
             return [_record(TaskRunRecord, r) for r in conn.execute(q)]
 
+    def checkpoint_producer(
+        self, pipeline: str, task: str, fingerprint: str, exclude: str | None = None
+    ) -> str | None:
+        """The run that last computed ``task`` with this fingerprint (whose checkpoint a
+        cached task reuses), or None if no run in the store did."""
+        t, r = schema.task_runs, schema.runs
+        done = (State.SUCCEEDED.value, State.CACHED.value)
+        q = (
+            sa.select(t.c.run_id, t.c.state, t.c.cached_from_run)
+            .join(r, r.c.run_id == t.c.run_id)
+            .where(
+                t.c.fingerprint == fingerprint,
+                t.c.task == task,
+                r.c.pipeline == pipeline,
+                t.c.state.in_(done),
+            )
+            .order_by(t.c.ended_at.desc())
+            .limit(1)
+        )
+        if exclude is not None:
+            q = q.where(t.c.run_id != exclude)
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            return None
+        # a cached record names its producer (older rows may say "checkpoint": unknown)
+        if row.state == State.CACHED.value:
+            return row.cached_from_run if row.cached_from_run != "checkpoint" else None
+        return row.run_id
+
     def add_attempts(self, records: Sequence[AttemptRecord]) -> None:
         """Insert or update attempts by (run_id, task_key, attempt)."""
         self.write_batch(

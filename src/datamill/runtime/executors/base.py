@@ -14,7 +14,9 @@ from typing import Any, Protocol
 from datamill.runtime.calls import Outcome, TaskCall
 
 OnDone = Callable[[TaskCall, "Outcome | BaseException"], None]
-OnStart = Callable[[TaskCall], None] | None
+#: ``on_start(call)``, or ``on_start(call, worker)`` where ``worker`` is the
+#: ``host:pid:start`` id of the process running it (see ``store.liveness.worker_id``).
+OnStart = Callable[..., None] | None
 
 
 class Executor(Protocol):

@@ -5,6 +5,10 @@ tasks receive their function by cloudpickle (pipeline files are pickled by value
 their inputs as checkpoint references. A timed-out or cancelled process task has its
 process killed and replaced; a thread cannot be killed, so it is told (``ctx.cancelled``)
 and abandoned, its late result discarded.
+
+Process workers die with their driver: each watches a lifeline pipe whose only writer is
+the driver (end of file means the driver is gone, however it died) and, on Linux, also
+asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -148,10 +152,59 @@ class LocalExecutor:
 # -- process pool --------------------------------------------------------------------------
 
 
-def _worker_main(conn: Any) -> None:  # pragma: no cover - runs in the child
+_PR_SET_PDEATHSIG = 1
+
+
+def _die() -> None:  # pragma: no cover - runs in the child
+    import signal
+
+    try:
+        os.kill(os.getpid(), signal.SIGKILL)
+    finally:
+        os._exit(70)
+
+
+def _set_parent_death_signal(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Linux: SIGKILL this process when the thread that started it exits."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the driver died before the request took effect
+        _die()
+
+
+def _watch_lifeline(lifeline: Any) -> None:  # pragma: no cover - runs in the child
+    """Die the moment the driver's end of the lifeline closes: it never writes to it."""
+
+    def watch() -> None:
+        try:
+            while True:
+                lifeline.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        _die()
+
+    threading.Thread(target=watch, daemon=True, name="datamill-lifeline").start()
+
+
+def _worker_main(conn: Any, lifeline: Any = None, parent: int = 0,
+                 deathsig: bool = False) -> None:  # pragma: no cover - runs in the child
     import cloudpickle
 
     from datamill.runtime.worker import execute_remote
+
+    if lifeline is not None:
+        _watch_lifeline(lifeline)
+    if deathsig:
+        _set_parent_death_signal(parent)
 
     while True:
         try:
@@ -174,13 +227,36 @@ def _worker_main(conn: Any) -> None:  # pragma: no cover - runs in the child
 class _Proc:
     def __init__(self, ctx: Any):
         parent, child = ctx.Pipe()
+        life_r, life_w = ctx.Pipe(duplex=False)
         self.conn = parent
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True,
-                                   name="datamill-proc")
+        self.lifeline = life_w  # never written; closed (or the driver dead) = worker exits
+        # the parent-death signal fires when the *thread* that started the child exits, so
+        # it is asked for only when that thread is the main one (the lifeline covers the rest)
+        deathsig = threading.current_thread() is threading.main_thread()
+        self.process = ctx.Process(target=_worker_main, args=(child, life_r, os.getpid(), deathsig),
+                                   daemon=True, name="datamill-proc")
         self.process.start()
         child.close()
+        life_r.close()
         self.busy: tuple[TaskCall, OnDone] | None = None
         self.lock = threading.Lock()
+        self._worker: str | None = None
+
+    @property
+    def worker(self) -> str:
+        """``host:pid:start`` of the process (read once, see ``store.liveness``)."""
+        if self._worker is None:
+            from datamill.store.liveness import worker_id
+
+            self._worker = worker_id(self.process.pid)
+        return self._worker
+
+    def close(self) -> None:
+        for c in (self.conn, self.lifeline):
+            try:
+                c.close()
+            except OSError:
+                pass
 
 
 class ProcessPool:
@@ -250,12 +326,13 @@ class ProcessPool:
             data = proc.conn.recv_bytes()
             if data == b"S":
                 if on_start is not None:
-                    on_start(call)
+                    on_start(call, proc.worker)
                 data = proc.conn.recv_bytes()
             outcome = cloudpickle.loads(data)
         except (EOFError, OSError) as exc:
             with self._lock:
                 self._all.discard(proc)
+            proc.close()
             if not handle["cancelled"]:
                 code = proc.process.exitcode
                 on_done(call, RuntimeError(f"worker process died (exit code {code}) while running "
@@ -279,6 +356,7 @@ class ProcessPool:
                 self._queue = deque(q for q in self._queue if q[2] is not handle)
                 return
         proc.process.kill()
+        proc.lifeline.close()
 
     def shutdown(self) -> None:
         with self._lock:
@@ -294,3 +372,4 @@ class ProcessPool:
             p.process.join(timeout=0.5)
             if p.process.is_alive():
                 p.process.kill()
+            p.close()

@@ -197,3 +197,57 @@ def test_missing_extra_message():
 
     e = MissingExtraError("s3fs", "s3", "s3:// paths")
     assert "pip install 'datamill[s3]'" in str(e) and e.exit_code == 2
+
+
+FLAKY = '''
+import os
+import datamill
+
+@datamill.task
+def files() -> list[str]:
+    return ["/data/in/jan.csv", "/data/in/feb.csv"]
+
+@datamill.task(map="files")
+def load(files: str) -> str:
+    if os.environ.get("BREAK_LOAD") == "1" and files.endswith("feb.csv"):
+        raise ValueError("feb.csv has a ragged line 7")
+    return files
+'''
+
+
+def test_failed_run_error_hint_trigger_and_labels(project):
+    write(project / "flaky.py", FLAKY)
+    r = dm("run", "flaky.py", cwd=project, env={"BREAK_LOAD": "1"})
+    assert r.returncode == 1
+    runs = json.loads(dm("runs", "--json", cwd=project).stdout)
+    run_id = runs[0]["run_id"]
+    assert f"resume with: datamill resume {run_id}" in r.stderr
+    # the run records the failing task's error, shown by `runs` and `runs show`
+    assert runs[0]["error"].startswith("task load[")
+    assert "(feb.csv) failed: ValueError: feb.csv has a ragged line 7" in runs[0]["error"]
+    table = dm("runs", cwd=project).stdout
+    assert "ValueError" in table
+    shown = dm("runs", "show", run_id, cwd=project).stdout
+    assert "(jan.csv)" in shown and "(feb.csv)" in shown and "queued" in shown
+    assert f"resume with: datamill resume {run_id}" in shown
+    detail = json.loads(dm("runs", "show", run_id, "--json", cwd=project).stdout)
+    assert detail["error"] is not None
+    loads = [t for t in detail["tasks"] if t["task"].startswith("load[")]
+    assert sorted(t["label"] for t in loads) == ["feb.csv", "jan.csv"]
+    for t in loads:
+        assert t["queued_seconds"] is not None and t["seconds"] is not None
+        (a,) = t["attempt_times"]
+        assert a["queued_at"] <= a["started_at"] <= a["ended_at"]
+    # resumed: the trigger says so
+    r2 = dm("resume", run_id, "-q", cwd=project)
+    assert r2.returncode == 0, r2.stderr
+    detail = json.loads(dm("runs", "show", run_id, "--json", cwd=project).stdout)
+    assert detail["state"] == "succeeded" and detail["trigger"] == "resume"
+    assert detail["error"] is None
+
+
+def test_runs_bad_state_is_usage_error(project):
+    r = dm("runs", "--state", "bogus", cwd=project)
+    assert r.returncode == 2
+    assert "--state 'bogus' is not a run state; use one of: pending, running, succeeded" in r.stderr
+    assert "Traceback" not in r.stderr

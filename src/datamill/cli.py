@@ -93,17 +93,20 @@ def _result_json(result: Any) -> dict[str, Any]:
         "counts": result.counts(),
         "error": result.error,
         "tasks": [
-            {"task": t.key, "state": t.state.value, "attempts": t.attempts,
-             "seconds": t.duration, "error": t.error}
+            {"task": t.key, "label": t.label, "state": t.state.value, "attempts": t.attempts,
+             "seconds": t.duration, "queued_seconds": t.queued, "error": t.error}
             for t in result.tasks.values()
         ],
     }
 
 
-def _finish_run(result: Any, as_json: bool) -> None:
+def _finish_run(result: Any, as_json: bool, quiet: bool = False) -> None:
     if as_json:
         _echo_json(_result_json(result))
     code = 0 if result.state.value == "succeeded" else (130 if result.state.value == "cancelled" else 1)
+    if code and not quiet:
+        click.echo(f"run {result.run_id} {result.state.value}; resume with: "
+                   f"datamill resume {result.run_id}", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
     # A timed-out thread cannot be killed; do not let it hold the process open.
@@ -205,7 +208,7 @@ def run(obj: dict[str, Any], pipeline: str, params: tuple[str, ...], params_file
         progress=progress.choose(log_format, quiet or as_json and not sys.stderr.isatty()),
         params_from_strings=True,
     )
-    _finish_run(result, as_json)
+    _finish_run(result, as_json, quiet)
 
 
 @main.command()
@@ -224,12 +227,13 @@ def resume(obj: dict[str, Any], run_id: str, params: tuple[str, ...], params_fil
                         project=_project(obj["project_dir"]),
                         progress=progress.choose(log_format, quiet or as_json and not sys.stderr.isatty()),
                         params_from_strings=True)
-    _finish_run(result, as_json)
+    _finish_run(result, as_json, quiet)
 
 
 @main.group(cls=_Group, invoke_without_command=True)
 @click.option("--pipeline", default=None, help="Only runs of this pipeline.")
-@click.option("--state", default=None, help="Only runs in this state.")
+@click.option("--state", default=None,
+              help="Only runs in this state (running, succeeded, failed, cancelled, ...).")
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context

@@ -66,7 +66,20 @@ def _run_json(store: Any, r: Any) -> dict[str, Any]:
     }
 
 
+def _check_state(state: str | None) -> None:
+    from datamill.store.records import State
+
+    valid = [s.value for s in State]
+    if state is not None and state not in valid:
+        raise UsageError(f"--state {state!r} is not a run state; use one of: {', '.join(valid)}")
+
+
+def _shown(key: str, label: str | None) -> str:
+    return f"{key} ({label})" if label else key
+
+
 def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    _check_state(state)
     store = project.open_store()
     try:
         rows = store.list_runs(pipeline=pipeline, state=state, limit=limit)
@@ -100,13 +113,18 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
         r = store.get_run(run_id)
         tasks = store.task_runs(r.run_id)
         if as_json:
+            per: dict[str, list[Any]] = {}
+            for a in store.attempts(r.run_id):
+                per.setdefault(a.task_key, []).append(a)
             out = _run_json(store, r)
             out["tasks"] = [
-                {"task": t.task_key, "state": t.state.value, "attempts": t.attempts,
-                 "seconds": t.duration_s, "rows_in": t.rows_in, "rows_out": t.rows_out,
+                {"task": t.task_key, "label": t.label, "state": t.state.value,
+                 "attempts": t.attempts, "seconds": t.duration_s, "queued_seconds": t.queued_s,
+                 "rows_in": t.rows_in, "rows_out": t.rows_out,
                  "bytes": t.bytes, "fingerprint": t.fingerprint, "checkpoint": t.checkpoint,
                  "cached_from": t.cached_from_run, "error": t.error, "traceback": t.traceback,
-                 "started_at": t.started_at, "ended_at": t.ended_at}
+                 "started_at": t.started_at, "ended_at": t.ended_at,
+                 "attempt_times": [_attempt_json(a) for a in per.get(t.task_key, [])]}
                 for t in tasks
             ]
             click.echo(json.dumps(out, indent=2, default=str))
@@ -128,12 +146,15 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
             counts[t.state.value] = counts.get(t.state.value, 0) + 1
         con.print("tasks: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
         table = Table(title_justify="left")
-        for col in ("task", "state", "attempts", "seconds", "rows in", "rows out", "error"):
+        for col in ("task", "state", "attempts", "seconds", "queued", "rows in", "rows out",
+                    "error"):
             table.add_column(col, overflow="fold")
         for t in tasks[:500]:
             tc = _COLOURS.get(t.state.value, "")
-            table.add_row(_e(t.task_key), f"[{tc}]{t.state.value}[/]", str(t.attempts),
+            table.add_row(_e(_shown(t.task_key, t.label)), f"[{tc}]{t.state.value}[/]",
+                          str(t.attempts),
                           "-" if t.duration_s is None else f"{t.duration_s:.3f}",
+                          "-" if t.queued_s is None else f"{t.queued_s:.3f}",
                           "-" if t.rows_in is None else str(t.rows_in),
                           "-" if t.rows_out is None else str(t.rows_out), _e((t.error or "")[:160]))
         con.print(table)
@@ -141,9 +162,24 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
             con.print(f"... {len(tasks) - 500} more tasks (use --json for all)")
         failed = [t for t in tasks if t.state.value == "failed" and t.traceback]
         for t in failed[:3]:
-            con.print(f"\n[red]traceback of {_e(t.task_key)}:[/]\n{_e(t.traceback)}")
+            con.print(f"\n[red]traceback of {_e(_shown(t.task_key, t.label))}:[/]\n"
+                      f"{_e(t.traceback)}")
+        if r.state.value in ("failed", "cancelled") or (
+                r.state.value == "running" and not store.is_alive(r)):
+            con.print(f"resume with: datamill resume {r.run_id}")
     finally:
         store.close()
+
+
+def _attempt_json(a: Any) -> dict[str, Any]:
+    wait = run = None
+    if a.queued_at is not None and a.started_at is not None:
+        wait = round((a.started_at - a.queued_at).total_seconds(), 6)
+    if a.duration_s is not None:
+        run = a.duration_s
+    return {"attempt": a.attempt, "state": a.state.value, "queued_at": a.queued_at,
+            "started_at": a.started_at, "ended_at": a.ended_at, "seconds": run,
+            "queued_seconds": wait, "worker": a.worker, "error": a.error}
 
 
 def show_logs(project: Any, run_id: str, task: str | None, as_json: bool) -> None:
@@ -175,7 +211,11 @@ def show_logs(project: Any, run_id: str, task: str | None, as_json: bool) -> Non
                 except ValueError:
                     continue
         lines.sort(key=lambda d: d.get("ts", 0))
+        labels = {t.task_key: t.label for t in store.task_runs(r.run_id) if t.label}
         for ln in lines:
+            label = labels.get(ln.get("task", ""))
+            if label:
+                ln = {**ln, "label": label} if as_json else {**ln, "task": _shown(ln["task"], label)}
             click.echo(format_line(ln, "json" if as_json else "text"))
         if not lines and not as_json:
             click.echo(f"no log lines for run {r.run_id}" + (f" task {task}" if task else ""), err=True)

@@ -26,6 +26,7 @@ class PlainProgress:
         self.secrets = secrets
         self.total = 0
         self.done = 0
+        self.cancelled = 0
         self.t0 = time.time()
 
     def _emit(self, event: str, **fields: Any) -> None:
@@ -49,13 +50,17 @@ class PlainProgress:
         pass
 
     def task_finished(self, key: str, state: Any, duration: float) -> None:
-        self.done += 1
+        # a cancelled task did not get done: it does not count towards the progress
+        if str(state) == "cancelled":
+            self.cancelled += 1
+        else:
+            self.done += 1
         self._emit("task.finished", task=key, state=str(state), seconds=f"{duration:.3f}",
                    progress=f"{self.done}/{self.total}")
 
     def finish(self, result: Any) -> None:
         for t in result.failed:
-            self._emit("task.failed", task=t.key, error=t.error)
+            self._emit("task.failed", task=t.shown, error=t.error)
         self._emit("run.finished", run_id=result.run_id, state=str(result.state),
                    seconds=f"{result.duration:.2f}", **result.counts())
 
@@ -105,7 +110,8 @@ class RichProgress:
         from rich.text import Text
 
         with self.lock:
-            done = sum(self.counts.values())
+            # cancelled tasks did not get done: an interrupted run never shows 100 %
+            done = sum(n for s, n in self.counts.items() if s != "cancelled")
             running = sorted(self.running.items(), key=lambda kv: kv[1])[:8]
             recent = self.finished[-6:]
             counts = dict(self.counts)
@@ -116,6 +122,8 @@ class RichProgress:
             (f"{len(self.running)} running", "blue"), "  ",
             (f"{counts.get('failed', 0)} failed", "red" if counts.get("failed") else "dim"), "  ",
             (f"{counts.get('cached', 0)} cached", "cyan"), "  ",
+            *((f"{counts['cancelled']} cancelled", "magenta"), "  ") if counts.get("cancelled")
+            else (),
             f"{now - self.t0:.1f}s",
         )
         width = 50
@@ -148,7 +156,7 @@ class RichProgress:
                 and t.state.value != "cached"][:30]
         for t in rows:
             c = _COLOURS.get(t.state.value, "")
-            table.add_row(escape(t.key), f"[{c}]{t.state.value}[/]", str(t.attempts),
+            table.add_row(escape(t.shown), f"[{c}]{t.state.value}[/]", str(t.attempts),
                           f"{t.duration:.3f}", escape((t.error or "")[:200]))
         self.console.print(table)
 

@@ -108,3 +108,37 @@ def test_process_worker_dies_with_its_driver_and_resume_starts_at_once(project, 
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_resume_stops_an_orphaned_attempt_before_running_again(project):
+    """An attempt of the dead driver still running in a worker here (one that did not die
+    with its driver) is waited for, then killed, and closed: the task never runs twice."""
+    from datamill.runtime.resume import wait_for_orphans
+    from datamill.store import liveness
+    from datamill.store.records import AttemptRecord, RunRecord
+
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        with RunStore.open(project_root=project) as store:
+            store.create_run(RunRecord(run_id="r", pipeline="p", state=State.FAILED))
+            stale_token = (liveness.start_token(other.pid) or "").rsplit("/", 1)[0] + "/1"
+            store.add_attempts([
+                AttemptRecord("r", "slow", 1, state=State.RUNNING,
+                              worker=liveness.worker_id(orphan.pid)),
+                # a pid now used by another process (another start time): not touched
+                AttemptRecord("r", "other", 1, state=State.RUNNING,
+                              worker=f"{liveness.hostname()}:{other.pid}:{stale_token}"),
+                AttemptRecord("r", "done", 1, state=State.SUCCEEDED),
+            ])
+            wait_for_orphans(store, "r", grace=0.2)
+            assert orphan.wait(30) == -signal.SIGKILL
+            assert other.poll() is None
+            states = {a.task_key: (a.state, a.error) for a in store.attempts("r")}
+        assert states["slow"][0] == State.CANCELLED and "driver stopped" in states["slow"][1]
+        assert states["other"][0] == State.CANCELLED and states["done"][0] == State.SUCCEEDED
+    finally:
+        for p in (orphan, other):
+            p.kill()
+            p.wait()

@@ -28,13 +28,13 @@ from typing import Any
 from datamill.core.fingerprint import code_fingerprint, content_hash, item_keys, task_fingerprint
 from datamill.core.params import canonical_json
 from datamill.core.pipeline import Node, Pipeline
-from datamill.core.task import Trigger
 from datamill.errors import CheckpointCorruptError, TaskTimeoutError, UsageError
 from datamill.runtime import resume as resuming
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.labels import item_label, shown
 from datamill.runtime.logs import redact
 from datamill.runtime.result import RunResult, TaskResult
+from datamill.runtime.rules import _aggregate, _propagate, _trigger
 from datamill.store.records import (
     AttemptRecord,
     LineageRecord,
@@ -916,27 +916,12 @@ class Engine:
         )
 
     def _producer(self, inst: Inst, outcome: Outcome) -> str | None:
-        """The run that wrote the checkpoint a cached task reused."""
-        meta = outcome.meta
-        started = self.resume.started_at if self.resume is not None else None
-        if started is not None and meta is not None and meta.created_at >= started.timestamp():
-            return self.run_id  # written by this run before the resume
-        find = getattr(self.store, "checkpoint_producer", None)
-        if find is None or inst.fingerprint is None:
-            return None
-        return find(self.p.name, inst.node.name, inst.fingerprint, exclude=self.run_id)
+        return resuming.producer(self, inst, outcome.meta)
 
     def _failure_summary(self) -> str | None:
-        """The run's error: the first failed task's error (and how many more failed)."""
         failed = [i for i in self.insts.values() if i.state == State.FAILED and i.error]
-        if not failed:
-            return None
-        failed.sort(key=lambda i: i.ended or 0)
-        first = failed[0]
-        text = f"task {shown(first.key, first.label)} failed: {first.error.splitlines()[0][:300]}"
-        if len(failed) > 1:
-            text += f" (and {len(failed) - 1} more failed tasks)"
-        return redact(text, self.secrets)
+        summary = resuming.failure_summary(failed)
+        return redact(summary, self.secrets) if summary else None
 
     def _run_state(self) -> State:
         if self.cancelled and not self.cancel_reason.startswith("fail-fast"):
@@ -1043,49 +1028,3 @@ def _ref_version(ref: InputRef, insts: dict[str, Inst]) -> str:
     if inst is None:  # a mapped item given by value
         return canonical_json(ref.value) if ref.kind == "value" else str(ref.value)
     return inst.data_version or "none"
-
-
-def _trigger(rule: Trigger, states: list[State]) -> State | None:
-    """None to run; otherwise the state the task takes without running."""
-    failed = any(s in BAD for s in states)
-    if rule == Trigger.ALL_SUCCESS:
-        if failed:
-            return State.UPSTREAM_FAILED
-        if State.CANCELLED in states:
-            return State.CANCELLED
-        if State.SKIPPED in states:
-            return State.SKIPPED
-        return None
-    if rule == Trigger.NONE_FAILED:
-        if failed:
-            return State.UPSTREAM_FAILED
-        if State.CANCELLED in states:
-            return State.CANCELLED
-        return None
-    if rule == Trigger.ALL_DONE:
-        return None
-    if rule == Trigger.ANY_FAILED:
-        return None if failed else State.SKIPPED
-    return None
-
-
-def _propagate(state: State) -> State:
-    if state in BAD:
-        return State.UPSTREAM_FAILED
-    return state if state in (State.SKIPPED, State.CANCELLED) else State.UPSTREAM_FAILED
-
-
-def _aggregate(states: list[State]) -> State:
-    if not states:
-        return State.SUCCEEDED
-    if State.FAILED in states:
-        return State.FAILED
-    if State.UPSTREAM_FAILED in states:
-        return State.UPSTREAM_FAILED
-    if State.CANCELLED in states:
-        return State.CANCELLED
-    if all(s == State.SKIPPED for s in states):
-        return State.SKIPPED
-    if all(s == State.CACHED for s in states):
-        return State.CACHED
-    return State.SUCCEEDED

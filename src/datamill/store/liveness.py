@@ -42,7 +42,8 @@ def _namespace() -> str | None:
 
 
 def start_token(pid: int) -> str | None:
-    """The start token of process ``pid``, or None if it does not exist or cannot be read."""
+    """The start token of process ``pid``; None if it does not exist (or is a zombie) or
+    cannot be read."""
     ns = _namespace()
     if ns is not None:
         stat = _read(f"/proc/{pid}/stat")
@@ -50,8 +51,8 @@ def start_token(pid: int) -> str | None:
             return None
         # the command name (field 2) may hold spaces and parentheses: split after the last ')'
         fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) < 20:
-            return None
+        if len(fields) < 20 or fields[0] in ("Z", "X"):
+            return None  # a zombie runs no code any more: gone
         return f"{ns}/{fields[19]}"  # field 22: start time in clock ticks since boot
     try:
         import psutil

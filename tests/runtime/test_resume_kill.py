@@ -142,3 +142,40 @@ def test_resume_stops_an_orphaned_attempt_before_running_again(project):
         for p in (orphan, other):
             p.kill()
             p.wait()
+
+
+@pytest.mark.slow
+def test_killed_forced_run_resumes_forced(project, resources, tmp_path):
+    """`datamill run --force all`, killed; `datamill resume` (at once) recomputes what the
+    forced run had not reached instead of reusing checkpoints from before it."""
+    from collections import Counter
+
+    from datamill.testing.killpoints import run_and_kill_at
+
+    cf = project / "count.txt"
+    pipe = str(resources / "counting.py")
+    first = subprocess.run([*DATAMILL, "run", pipe, "-p", f"count_file={cf}", "-q"],
+                           cwd=project, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    env = {k: v for k, v in os.environ.items() if k != "DATAMILL_HEARTBEAT_STALE"}
+    res = run_and_kill_at(
+        [*DATAMILL, "run", pipe, "-p", f"count_file={cf}", "--force", "all", "-w", "1", "-q"],
+        "task-done.square", count=3, env=env, cwd=str(project), timeout=120,
+    )
+    assert res.killed
+    before = Counter(cf.read_text().split())
+    assert before["total"] == 1  # the forced run never reached total
+    with RunStore.open(project_root=project) as store:
+        run = store.list_runs(limit=1)[0]
+        assert run.options == {"force": ["numbers", "square", "total"]}
+    out = subprocess.run([*DATAMILL, "resume", run.run_id, "-q", "--json"], cwd=project,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    after = Counter(cf.read_text().split())
+    assert after["total"] == 2  # recomputed, not the stale output of the first run
+    assert after["numbers"] == 2  # the forced run's own numbers is reused
+    # every square ran in the forced run or its resume (3 or 4 were done before the kill)
+    assert all(after[f"square:{i}"] >= 2 for i in range(6))
+    with RunStore.open(project_root=project) as store:
+        states = {t.task_key: t.state for t in store.task_runs(run.run_id)}
+    assert states["total"] == State.SUCCEEDED and states["numbers"] == State.CACHED

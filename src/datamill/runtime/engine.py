@@ -34,7 +34,14 @@ from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.labels import item_label, shown
 from datamill.runtime.logs import redact
 from datamill.runtime.result import RunResult, TaskResult
-from datamill.runtime.rules import _aggregate, _propagate, _trigger
+from datamill.runtime.rules import (
+    _aggregate,
+    _driver_token,
+    _meta_from_record,
+    _propagate,
+    _ref_version,
+    _trigger,
+)
 from datamill.store.records import (
     AttemptRecord,
     LineageRecord,
@@ -201,7 +208,11 @@ class Engine:
                 )
             )
         else:
-            resuming.wait_for_orphans(self.store, self.run_id)
+            try:
+                resuming.wait_for_orphans(self.store, self.run_id)
+            except BaseException as exc:
+                self.store.finish_run(self.run_id, State.FAILED, error=str(exc))
+                raise
         self.writer = StoreWriter(self.store)
         self.writer.heartbeat(self.run_id)
         from datamill.runtime import logs
@@ -872,6 +883,11 @@ class Engine:
                 inst.handle = None
                 self.running -= 1
                 inst.error = reason
+                if inst.worker is not None:  # its "running" attempt row is closed too
+                    self.writer.put_attempt(AttemptRecord(
+                        self.run_id, inst.key, inst.attempt, state=State.CANCELLED,
+                        started_at=_dt(inst.started), ended_at=_dt(time.time()),
+                        queued_at=_dt(inst.queued), worker=inst.worker, error=reason))
                 self._release(inst)
                 self._finish_inst(inst, State.CANCELLED)
         while self.blocked:
@@ -1002,29 +1018,3 @@ class Engine:
         if prev:
             for sig, h in prev.items():
                 signal.signal(sig, h)
-
-
-def _driver_token() -> str | None:
-    from datamill.store.liveness import start_token
-
-    return start_token(os.getpid())
-
-
-def _meta_from_record(pipeline: str, r: TaskRunRecord) -> Any:
-    from datamill.store.artifacts import CheckpointMeta
-
-    return CheckpointMeta(
-        path=r.checkpoint or "", type_tag=r.type_tag or "", checksum=r.data_version or "",
-        data_version=r.data_version or "", bytes=r.bytes or 0, rows=r.rows_out,
-        created_at=r.ended_at.timestamp() if r.ended_at else 0.0, fingerprint=r.fingerprint or "",
-        task=r.task, pipeline=pipeline,
-    )
-
-
-def _ref_version(ref: InputRef, insts: dict[str, Inst]) -> str:
-    if ref.kind == "list":
-        return "[" + ",".join(_ref_version(r, insts) for r in ref.value) + "]"
-    inst = insts.get(ref.key)
-    if inst is None:  # a mapped item given by value
-        return canonical_json(ref.value) if ref.kind == "value" else str(ref.value)
-    return inst.data_version or "none"

@@ -1,10 +1,16 @@
-"""Trigger rules and state arithmetic of the driver: when a task runs, what state a task
-or node takes from its upstream and its instances."""
+"""Pure helpers of the driver: trigger rules and state arithmetic (when a task runs, what
+state a task or node takes from its upstream and its instances), input versions, and
+checkpoint metadata rebuilt from a run-store record."""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+from datamill.core.params import canonical_json
 from datamill.core.task import Trigger
-from datamill.store.records import State
+from datamill.runtime.calls import InputRef
+from datamill.store.records import State, TaskRunRecord
 
 BAD = (State.FAILED, State.UPSTREAM_FAILED)
 
@@ -53,3 +59,29 @@ def _aggregate(states: list[State]) -> State:
     if all(s == State.CACHED for s in states):
         return State.CACHED
     return State.SUCCEEDED
+
+
+def _driver_token() -> str | None:
+    from datamill.store.liveness import start_token
+
+    return start_token(os.getpid())
+
+
+def _meta_from_record(pipeline: str, r: TaskRunRecord) -> Any:
+    from datamill.store.artifacts import CheckpointMeta
+
+    return CheckpointMeta(
+        path=r.checkpoint or "", type_tag=r.type_tag or "", checksum=r.data_version or "",
+        data_version=r.data_version or "", bytes=r.bytes or 0, rows=r.rows_out,
+        created_at=r.ended_at.timestamp() if r.ended_at else 0.0, fingerprint=r.fingerprint or "",
+        task=r.task, pipeline=pipeline,
+    )
+
+
+def _ref_version(ref: InputRef, insts: dict[str, Any]) -> str:
+    if ref.kind == "list":
+        return "[" + ",".join(_ref_version(r, insts) for r in ref.value) + "]"
+    inst = insts.get(ref.key)
+    if inst is None:  # a mapped item given by value
+        return canonical_json(ref.value) if ref.kind == "value" else str(ref.value)
+    return inst.data_version or "none"

@@ -78,6 +78,14 @@ def test_process_worker_dies_with_its_driver_and_resume_starts_at_once(project, 
         hit = kp.wait_for("task-start.slow", timeout=120, proc=proc)
         worker = hit.pid
         assert worker != proc.pid  # the task runs in a worker process
+
+        def recorded() -> bool:  # the attempt's worker row lands within one writer batch
+            with RunStore.open(project_root=project) as store:
+                runs = store.list_runs(limit=1)
+                return bool(runs) and any(a.worker and a.state == State.RUNNING
+                                          for a in store.attempts(runs[0].run_id, "slow"))
+
+        assert _poll(recorded, 30)
         os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a crash of it would
         proc.wait(30)
         killed_at = time.time()

@@ -95,6 +95,8 @@ def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int,
 
 
 def show_run(project: Any, run_id: str, as_json: bool) -> None:
+    from datamill.store.catalog import run_reports
+
     store = project.open_store()
     try:
         r = store.get_run(run_id)
@@ -109,6 +111,7 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
                  "started_at": t.started_at, "ended_at": t.ended_at}
                 for t in tasks
             ]
+            out["reports"] = run_reports(store, r.run_id)
             click.echo(json.dumps(out, indent=2, default=str))
             return
         from rich.table import Table
@@ -139,6 +142,8 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
         con.print(table)
         if len(tasks) > 500:
             con.print(f"... {len(tasks) - 500} more tasks (use --json for all)")
+        for rep in run_reports(store, r.run_id):
+            con.print(f"report of {_e(rep['task'])}: {_e(rep['location'])}")
         failed = [t for t in tasks if t.state.value == "failed" and t.traceback]
         for t in failed[:3]:
             con.print(f"\n[red]traceback of {_e(t.task_key)}:[/]\n{_e(t.traceback)}")

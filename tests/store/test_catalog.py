@@ -119,3 +119,22 @@ def test_datasets_rows_are_the_datasets_not_the_last_writes(project):
     out = subprocess.run([sys.executable, "-m", "datamill.cli", "datasets", "show", "lake/orders",
                           "--json"], cwd=project, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["rows"] == 60
+
+
+def test_runs_show_lists_the_reports_of_a_run(project):
+    @task
+    def report(ctx: Context):
+        ctx.save_report("<!doctype html><p>hello</p>", name="daily.html")
+        return 1
+
+    r = datamill.run(Pipeline("reporting", [report]), handle_signals=False)
+    assert r.ok
+    cmd = [sys.executable, "-m", "datamill.cli", "runs", "show", r.run_id]
+    out = json.loads(subprocess.run([*cmd, "--json"], cwd=project, capture_output=True, text=True,
+                                    check=True).stdout)
+    assert [x["task"] for x in out["reports"]] == ["report"]
+    location = out["reports"][0]["location"]
+    assert location.endswith(f"/reports/{r.run_id}/report/daily.html")
+    assert (project / ".datamill" / "artifacts" / "reports" / r.run_id / "report" / "daily.html").exists()
+    text = subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=True).stdout
+    assert "reportofreport:" + location in "".join(text.split())  # long paths fold

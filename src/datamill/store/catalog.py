@@ -195,3 +195,14 @@ def lineage(store: Any, dataset: str, depth: int = 3) -> dict[str, Any]:
         if not frontier:
             break
     return {"dataset": dataset, "edges": sorted(edges)}
+
+
+def run_reports(store: Any, run_id: str) -> list[dict[str, str]]:
+    """The reports a run saved (``ctx.save_report``): task and location, in saving order."""
+    marker = f"/reports/{run_id}/"
+    lin = schema.lineage
+    q = (sa.select(lin.c.task_key, lin.c.dataset).where(lin.c.run_id == run_id)
+         .where(lin.c.direction == "output").order_by(lin.c.id))
+    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
+        return [{"task": r.task_key, "location": r.dataset} for r in conn.execute(q)
+                if marker in r.dataset]

@@ -328,20 +328,12 @@ def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | No
     if len(locations) < 2:
         raise UsageError("copy needs a SOURCE and a DEST: datamill copy SOURCE... DEST")
     sources, dest = list(locations[:-1]), locations[-1]
-    progress = None
-    on_batch = None
+    progress = on_batch = report = None
     if not quiet and not as_json and sys.stderr.isatty():
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from datamill.cli_progress import RowCounter  # drawn on the terminal, not the capture
 
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                            TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                            transient=True)
-        bar = progress.add_task("copying", total=None)
-
-        def on_batch(rows: int) -> None:
-            progress.update(bar, completed=rows)
-
-        progress.start()
+        progress = RowCounter("copying").start()
+        on_batch = progress.update
     try:
         report = run_copy(sources if len(sources) > 1 else sources[0], dest, contract=contract,
                           mode=mode, key=[k.strip() for k in key.split(",")] if key else None,
@@ -349,7 +341,7 @@ def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | No
                           project=_project(obj["project_dir"]), on_batch=on_batch)
     finally:
         if progress is not None:
-            progress.stop()
+            progress.stop(report.rows_read if report else None, "read" if report else None)
     ok = report.state == "succeeded"
     if as_json:
         _echo_json(report.to_dict())

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 DATAMILL = [sys.executable, "-m", "datamill.cli"]
 
@@ -205,3 +207,27 @@ def test_describe_is_readable_at_80_columns(tmp_path: Path):
     assert "5,000" in count_line  # the count column is not squeezed to nothing
     df = pd.read_csv(tmp_path / "wide.csv")
     assert f"{df['quantity'].max():,}" in out and f"{df['customer_identifier'].max():,}" in out
+
+
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=15), st.integers(1, 40),
+       st.integers(40, 200))
+def test_describe_tables_cover_every_statistic_and_fit(widths, key_width, total):
+    from datamill.cli_describe import _EDGE, _PER_COLUMN, pack
+
+    groups = pack(widths, key_width, total)
+    assert [i for g in groups for i in g] == list(range(len(widths)))
+    for g in groups:  # every table fits, unless one column alone is wider than the line
+        need = _EDGE + key_width + sum(widths[i] + _PER_COLUMN for i in g)
+        assert need <= total or len(g) == 1
+
+
+@given(st.one_of(st.integers(-10**15, 10**15), st.floats(allow_nan=False, allow_infinity=False)))
+def test_describe_cells_keep_their_value(v):
+    from datamill.cli_describe import cell
+
+    text = cell(v)
+    assert "…" not in text and len(text) <= 25
+    if isinstance(v, int) and abs(v) < 10**12:
+        assert int(text.replace(",", "")) == v
+    elif isinstance(v, float) and v != 0 and abs(v) < 1e300:
+        assert abs(float(text.replace(",", "")) - v) <= abs(v) * 1e-3

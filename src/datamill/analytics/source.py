@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datamill.errors import UsageError
+from datamill.errors import UsageError, missing_extra
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".ndjson", ".jsonl", ".xlsx", ".xls")
 
@@ -35,6 +35,9 @@ def read_table(source: str | Path, *, columns: list[str] | None = None, project:
     try:
         table = read(text, columns=columns, project=project, **options)
     except ImportError as exc:
+        extra = missing_extra(exc)  # the pip line of the extra, when it is one
+        if extra is not None:
+            raise extra from exc
         raise UsageError(f"{source}: reading it needs an optional package: {exc}") from None
     return parse_dates(arrow_to_pandas(table))
 

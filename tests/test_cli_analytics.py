@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 DATAMILL = [sys.executable, "-m", "datamill.cli"]
 
@@ -148,3 +150,84 @@ def test_describe_reads_a_database_table(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     rows = {x["column"]: x for x in json.loads(r.stdout)}
     assert rows["v"]["mean"] == 2.25 and rows["id"]["count"] == 10
+
+
+def test_analytics_accept_connector_options(tmp_path: Path):
+    """One location grammar: `?delimiter=;` works for describe as it does for copy."""
+    (tmp_path / "semi.csv").write_text("id;amount;day\n1;2.5;2026-01-02\n2;;2026-01-03\n3;4.5;\n")
+    r = dm("describe", "semi.csv?delimiter=;", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = {x["column"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == {"id", "amount", "day"}
+    assert rows["id"]["count"] == 3 and rows["id"]["mean"] == 2
+    assert rows["amount"]["nulls"] == 1 and rows["amount"]["mean"] == 3.5
+    assert rows["day"]["nulls"] == 1 and "datetime" in rows["day"]["dtype"].lower()
+    r = dm("profile", "semi.csv?delimiter=;", "--json", "--minimal", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr and "amount" in r.stdout
+    r = dm("copy", "semi.csv?delimiter=;", "out.parquet", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = dm("describe", "out.parquet", "--json", cwd=tmp_path)
+    assert {x["column"]: x for x in json.loads(r.stdout)}["amount"]["mean"] == 3.5
+
+
+def test_read_table_dtypes_through_io(tmp_path: Path):
+    from datamill.analytics.source import read_table
+
+    (tmp_path / "t.csv").write_text("i,f,s,d,n\n1,0.5,x,2026-01-02,\n2,1.5,y,2026-01-03,7\n")
+    df = read_table(str(tmp_path / "t.csv"))
+    assert df["i"].dtype.kind == "i" and df["f"].dtype.kind == "f"
+    assert df["d"].dtype.kind == "M" and df["n"].dtype.kind == "f" and df["n"].isna().sum() == 1
+    assert df["s"].dtype.kind in "OU" or str(df["s"].dtype) in ("string", "str")
+    (tmp_path / "t.txt").write_text("a,b\n1,2\n")
+    assert read_table(str(tmp_path / "t.txt"))["b"].tolist() == [2]
+
+
+def _describe_at_80(tmp_path: Path) -> str:
+    rng = np.random.default_rng(11)
+    n = 5000
+    pd.DataFrame({
+        "customer_identifier": rng.integers(0, 10**9, n),
+        "amount_in_cents": rng.normal(4e7, 1e7, n),
+        "quantity": rng.integers(1, 400, n),
+        "segment": rng.choice(["retail", "wholesale"], n),
+    }).to_csv(tmp_path / "wide.csv", index=False)
+    r = subprocess.run([*DATAMILL, "describe", "wide.csv"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300, env={**__import__("os").environ, "COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_describe_is_readable_at_80_columns(tmp_path: Path):
+    out = _describe_at_80(tmp_path)
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for header in ("count", "nulls", "distinct", "mean", "std", "min", "median", "max"):
+        assert header in out, header
+    count_line = next(line for line in out.splitlines() if "customer_identifier" in line)
+    assert "5,000" in count_line  # the count column is not squeezed to nothing
+    df = pd.read_csv(tmp_path / "wide.csv")
+    assert f"{df['quantity'].max():,}" in out and f"{df['customer_identifier'].max():,}" in out
+
+
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=15), st.integers(1, 40),
+       st.integers(40, 200))
+def test_describe_tables_cover_every_statistic_and_fit(widths, key_width, total):
+    from datamill.cli_describe import _EDGE, _PER_COLUMN, pack
+
+    groups = pack(widths, key_width, total)
+    assert [i for g in groups for i in g] == list(range(len(widths)))
+    for g in groups:  # every table fits, unless one column alone is wider than the line
+        need = _EDGE + key_width + sum(widths[i] + _PER_COLUMN for i in g)
+        assert need <= total or len(g) == 1
+
+
+@given(st.one_of(st.integers(-10**15, 10**15), st.floats(allow_nan=False, allow_infinity=False)))
+def test_describe_cells_keep_their_value(v):
+    from datamill.cli_describe import cell
+
+    text = cell(v)
+    assert "…" not in text and len(text) <= 25
+    if isinstance(v, int) and abs(v) < 10**12:
+        assert int(text.replace(",", "")) == v
+    elif isinstance(v, float) and v != 0 and abs(v) < 1e300:
+        assert abs(float(text.replace(",", "")) - v) <= abs(v) * 1e-3

@@ -55,7 +55,7 @@ KNOWN_VIOLATIONS: set[tuple[str, str]] = {
 def _package(path: Path) -> str:
     rel = path.relative_to(SRC)
     if len(rel.parts) == 1:
-        return rel.stem
+        return "cli" if rel.stem.startswith("cli_") else rel.stem  # cli_*.py: the command line
     return rel.parts[0]
 
 

@@ -303,114 +303,6 @@ def gc(obj: dict[str, Any], keep_last: int | None, older_than: str | None, pipel
     run_gc(_project(obj["project_dir"]), keep_last, older_than, pipeline, dry_run, as_json)
 
 
-# -- contracts ----------------------------------------------------------------------------
-
-
-@main.group(cls=_Group)
-def contract() -> None:
-    """Data contracts: draft one from a sample, check data against one."""
-
-
-def _sample(source: str, rows: int) -> Any:
-    import pyarrow as pa
-
-    from datamill.io.api import read_batches
-
-    batches, n = [], 0
-    for b in read_batches(source, batch_size=min(rows, 100_000)):
-        batches.append(b)
-        n += b.num_rows
-        if n >= rows:
-            break
-    if not batches:
-        raise UsageError(f"{source}: no rows to look at")
-    return pa.Table.from_batches(batches).slice(0, rows)
-
-
-@contract.command("infer")
-@click.argument("source")
-@click.option("--name", default=None, help="The contract's name (default: from SOURCE).")
-@click.option("--sample", type=click.IntRange(1, None), default=100_000, show_default=True,
-              help="Rows to look at.")
-@click.option("-o", "--output", metavar="FILE", help="Write the YAML draft to FILE.")
-def contract_infer(source: str, name: str | None, sample: int, output: str | None) -> None:
-    """Draft a contract (YAML) from a sample of SOURCE, for a person to edit."""
-    from datamill.quality import infer
-
-    stem = Path(source.split("#")[-1].split("?")[0]).stem or "dataset"
-    draft = infer(_sample(source, sample), name=name or stem, sample_rows=sample)
-    text = draft.to_yaml()
-    if output:
-        Path(output).write_text(text)
-        click.echo(f"wrote {output}: review it before use (ranges and allowed values come from "
-                   "the sample)", err=True)
-    else:
-        click.echo(text)
-
-
-@contract.command("check")
-@click.argument("source")
-@click.argument("contract_file", metavar="CONTRACT")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def contract_check(source: str, contract_file: str, as_json: bool) -> None:
-    """Check SOURCE against CONTRACT without writing anything: counts per rule, drift."""
-    import pyarrow as pa
-
-    from datamill.io.api import read_batches
-    from datamill.quality import check, load_contract
-
-    c = load_contract(contract_file)
-    batches = list(read_batches(source))
-    table = pa.Table.from_batches(batches) if batches else pa.table({})
-    res = check(c, table)
-    if as_json:
-        _echo_json(res.to_dict())
-    else:
-        click.echo(res.summary())
-        for rule, n in sorted(res.failures.items(), key=lambda kv: -kv[1]):
-            click.echo(f"  {rule}: {n:,} rows")
-    sys.exit(0 if res.passed else 1)
-
-
-# -- catalogue ----------------------------------------------------------------------------
-
-
-@main.group(cls=_Group, invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_context
-def datasets(ctx: click.Context, as_json: bool) -> None:
-    """The dataset catalogue: every dataset read or written by a run; `datasets show` and
-    `datasets lineage` look into one."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from datamill.cli_views import list_datasets
-
-    list_datasets(_project(ctx.obj["project_dir"]), as_json)
-
-
-@datasets.command("show")
-@click.argument("dataset")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_obj
-def datasets_show(obj: dict[str, Any], dataset: str, as_json: bool) -> None:
-    """One dataset: schema, rows, last written and by which pipeline, freshness."""
-    from datamill.cli_views import show_dataset
-
-    show_dataset(_project(obj["project_dir"]), dataset, as_json)
-
-
-@datasets.command("lineage")
-@click.argument("dataset")
-@click.option("--depth", type=click.IntRange(1, 20), default=3, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_obj
-def datasets_lineage(obj: dict[str, Any], dataset: str, depth: int, as_json: bool) -> None:
-    """What produced DATASET and what consumes it (tasks and datasets up and down stream)."""
-    from datamill.cli_views import show_lineage
-
-    show_lineage(_project(obj["project_dir"]), dataset, depth, as_json)
-
-
 # -- connectors ---------------------------------------------------------------------------
 
 
@@ -440,20 +332,12 @@ def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | No
     if len(locations) < 2:
         raise UsageError("copy needs a SOURCE and a DEST: datamill copy SOURCE... DEST")
     sources, dest = list(locations[:-1]), locations[-1]
-    progress = None
-    on_batch = None
+    progress = on_batch = report = None
     if not quiet and not as_json and sys.stderr.isatty():
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from datamill.cli_progress import RowCounter  # drawn on the terminal, not the capture
 
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                            TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                            transient=True)
-        bar = progress.add_task("copying", total=None)
-
-        def on_batch(rows: int) -> None:
-            progress.update(bar, completed=rows)
-
-        progress.start()
+        progress = RowCounter("copying").start()
+        on_batch = progress.update
     try:
         report = run_copy(sources if len(sources) > 1 else sources[0], dest, contract=contract,
                           mode=mode, key=[k.strip() for k in key.split(",")] if key else None,
@@ -461,7 +345,7 @@ def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | No
                           project=_project(obj["project_dir"]), on_batch=on_batch)
     finally:
         if progress is not None:
-            progress.stop()
+            progress.stop(report.rows_read if report else None, "read" if report else None)
     ok = report.state == "succeeded"
     if as_json:
         _echo_json(report.to_dict())
@@ -483,170 +367,12 @@ def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | No
     sys.exit(0 if ok else (report.exit_code or 1))
 
 
-# -- analytics ----------------------------------------------------------------------------
+# -- data and analytics: contract, datasets, quarantine, describe, profile, abtest, explain
 
 
-def _emit_report(result: Any, output: str | None, as_json: bool, what: str) -> None:
-    """The analytics grammar: -o writes the HTML report (JSON for .json), --json prints the
-    facts, otherwise a table for people."""
-    if output:
-        path = Path(output)
-        try:
-            if path.suffix.lower() == ".json":
-                path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
-            else:
-                path.write_text(result.to_html(), encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"-o {output}: {exc.strerror}") from None
-        click.echo(f"wrote {output} ({path.stat().st_size / 1e6:.2f} MB {what})", err=True)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    elif not output:
-        from datamill.cli_views import _console
+from datamill.cli_data import register as _register_data  # noqa: E402
 
-        _console().print(result)
-
-
-def _table(source: str) -> Any:
-    """A pandas DataFrame from a local file, or from any connector URL (s3://, a database
-    table URL#table, an HTTP API, a named connection)."""
-    from datamill.analytics.source import read_table
-
-    return read_table(source)
-
-
-@main.command()
-@click.argument("source")
-@click.option("--by", default=None, metavar="COL[,COL]", help="Describe per group of these columns.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def describe(source: str, by: str | None, as_json: bool) -> None:
-    """Descriptive statistics of every column of SOURCE (a file or any connector URL)."""
-    from datamill.analytics.describe import describe as run_describe
-
-    df = _table(source)
-    out = run_describe(df, by=[b.strip() for b in by.split(",")] if by else None)
-    if as_json:
-        flat = out.reset_index()
-        flat.columns = [str(c) if str(c) != "index" else "column" for c in flat.columns]
-        click.echo(flat.to_json(orient="records", indent=2, default_handler=str))
-        return
-    from rich.markup import escape
-    from rich.table import Table
-
-    shown = [c for c in ("dtype", "count", "nulls", "distinct", "mean", "std", "min", "q50", "max",
-                         "skewness") if c in out.columns]
-    table = Table(title=f"{escape(source)}: {len(df):,} rows, {df.shape[1]} columns",
-                  title_justify="left", caption="--json for every statistic (mode, variance, "
-                  "quantiles, kurtosis...)", caption_justify="left")
-    keys = list(out.index.names) if by else ["column"]
-    for k in keys:
-        table.add_column(str(k or "column"), no_wrap=True)
-    for c in shown:
-        table.add_column("median" if c == "q50" else c, justify="left" if c == "dtype" else "right",
-                         no_wrap=True)
-
-    def cell(v: Any) -> str:
-        if v is None or (isinstance(v, float) and v != v):
-            return "–"
-        if isinstance(v, float):
-            return f"{v:,.4g}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return escape(str(v))
-
-    for idx, row in out.iterrows():
-        ids = idx if isinstance(idx, tuple) else (idx,)
-        values = [str(row[c]).split("(")[0] if c == "dtype" else cell(row[c]) for c in shown]
-        table.add_row(*[escape(str(i)) for i in ids], *values)
-    from datamill.cli_views import _console
-
-    _console().print(table)
-
-
-@main.command()
-@click.argument("source")
-@click.option("-o", "--output", metavar="FILE", help="Write the HTML report (or JSON for .json).")
-@click.option("--target", default=None, metavar="COL", help="A target column: warn about leakage.")
-@click.option("--sample", type=click.IntRange(100, None), default=None, metavar="N",
-              help="Rows sampled for the expensive sections.")
-@click.option("--minimal", is_flag=True, help="Skip correlations beyond Pearson, VIF, PCA, pair plots.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report's facts as JSON.")
-def profile(source: str, output: str | None, target: str | None, sample: int | None,
-            minimal: bool, as_json: bool) -> None:
-    """An EDA report of SOURCE: overview, missing values, distributions, correlations,
-    outliers, warnings. One self-contained HTML file with -o."""
-    from datamill.analytics.profile import profile as run_profile
-
-    df = _table(source)
-    report = run_profile(df, target=target, sample=sample, minimal=minimal, title=Path(source).name)
-    if output and Path(output).suffix.lower() not in (".json",):
-        try:
-            report.save(output)
-        except OSError as exc:
-            raise UsageError(f"-o {output}: {exc.strerror}") from None
-        click.echo(f"wrote {output} ({Path(output).stat().st_size / 1e6:.2f} MB profile)", err=True)
-        output = None
-        if not as_json:
-            return
-    if output:
-        Path(output).write_text(report.to_json())
-        click.echo(f"wrote {output}", err=True)
-    if as_json:
-        click.echo(report.to_json())
-    elif not output:
-        from datamill.cli_views import _console
-
-        _console().print(report)
-
-
-@main.command()
-@click.argument("source")
-@click.option("--variant", required=True, metavar="COL", help="The column naming each row's variant.")
-@click.option("--outcome", required=True, metavar="COL", help="The outcome: 0/1 (conversion) or a number.")
-@click.option("--control", default=None, metavar="VALUE", help="The control variant (default: the first).")
-@click.option("--metric", type=click.Choice(["conversion", "mean"]), default=None,
-              help="Conversion rate or mean (default: from the outcome).")
-@click.option("--time", "time_col", default=None, metavar="COL", help="A time column: check for peeking.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-              show_default=True)
-@click.option("-o", "--output", metavar="FILE", help="Write the HTML report (or JSON for .json).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def abtest(source: str, variant: str, outcome: str, control: str | None, metric: str | None,
-           time_col: str | None, alpha: float, output: str | None, as_json: bool) -> None:
-    """Analyse an A/B(/n) test: sample ratio check, frequentist and Bayesian results."""
-    from datamill.analytics.abtest import abtest as run_abtest
-
-    df = _table(source)
-    if control is not None and variant in df.columns and df[variant].dtype.kind in "iuf":
-        try:
-            control = type(df[variant].dropna().iloc[0].item())(control)  # type: ignore[assignment]
-        except (ValueError, IndexError):
-            pass
-    result = run_abtest(df, variant, outcome, control=control, metric=metric, alpha=alpha,
-                        time=time_col)
-    _emit_report(result, output, as_json, "A/B test report")
-
-
-@main.command()
-@click.argument("source")
-@click.option("--metric", required=True, metavar="METRIC",
-              help="A column (summed), 'count', or a ratio of two sums like revenue/orders.")
-@click.option("--time", "time_col", required=True, metavar="COL", help="The time column.")
-@click.option("--by", required=True, metavar="DIM[,DIM]", help="Dimensions to break the change down by.")
-@click.option("--compare", nargs=2, required=True, metavar="PERIOD_A PERIOD_B",
-              help="Two periods: 2026-05 2026-06, days, or ranges 2026-06-01..2026-06-15.")
-@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.option("-o", "--output", metavar="FILE", help="Write the HTML report (or JSON for .json).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def explain(source: str, metric: str, time_col: str, by: str, compare: tuple[str, str], top: int,
-            output: str | None, as_json: bool) -> None:
-    """Explain why METRIC changed between two periods: the segments behind the change."""
-    from datamill.analytics.explain import explain as run_explain
-
-    df = _table(source)
-    result = run_explain(df, metric, time_col, [b.strip() for b in by.split(",") if b.strip()],
-                         compare, top=top)
-    _emit_report(result, output, as_json, "explain report")
+_register_data(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,6 +108,8 @@ def list_runs(project: Any, pipeline: str | None, state: str | None, limit: int,
 
 
 def show_run(project: Any, run_id: str, as_json: bool) -> None:
+    from datamill.store.catalog import run_reports
+
     store = project.open_store()
     try:
         r = store.get_run(run_id)
@@ -127,6 +129,7 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
                  "attempt_times": [_attempt_json(a) for a in per.get(t.task_key, [])]}
                 for t in tasks
             ]
+            out["reports"] = run_reports(store, r.run_id)
             click.echo(json.dumps(out, indent=2, default=str))
             return
         from rich.table import Table
@@ -160,6 +163,8 @@ def show_run(project: Any, run_id: str, as_json: bool) -> None:
         con.print(table)
         if len(tasks) > 500:
             con.print(f"... {len(tasks) - 500} more tasks (use --json for all)")
+        for rep in run_reports(store, r.run_id):
+            con.print(f"report of {_e(rep['task'])}: {_e(rep['location'])}")
         failed = [t for t in tasks if t.state.value == "failed" and t.traceback]
         for t in failed[:3]:
             con.print(f"\n[red]traceback of {_e(_shown(t.task_key, t.label))}:[/]\n"

@@ -72,3 +72,69 @@ def test_datasets_cli(project):
     assert lin.returncode == 0 and "shop.transform" in lin.stdout and "shop.report" in lin.stdout
     bad = subprocess.run([*cmd, "show", "nope"], cwd=project, capture_output=True, text=True)
     assert bad.returncode == 2 and "no dataset 'nope'" in bad.stderr
+
+
+def _write_task(mode: str, n: int, k: int):
+    """A task that writes ``n`` rows to one lake folder with ``mode``."""
+    import pyarrow as pa
+
+    from datamill import io
+
+    def write(ctx: Context):
+        table = pa.table({"id": list(range(k * 1000, k * 1000 + n))})
+        io.write("lake/orders?format=parquet", table, mode=mode, ctx=ctx)
+        return n
+
+    return task(write, name=f"write{k}")
+
+
+def _run_writes(batches):
+    """One run per write, in order (as separate copies or pipeline runs would be)."""
+    for k, (mode, n) in enumerate(batches):
+        r = datamill.run(Pipeline(f"lake{k}", [_write_task(mode, n, k)]), handle_signals=False)
+        assert r.ok, r.error
+
+
+def _lake_rows(project):
+    store = RunStore.open(project_root=project)
+    try:
+        infos = [i for i in list_datasets(store) if i.dataset.endswith("/lake/orders")]
+        assert len(infos) == 1, [i.dataset for i in list_datasets(store)]
+        return infos[0]
+    finally:
+        store.close()
+
+
+def test_datasets_rows_are_the_datasets_not_the_last_writes(project):
+    import pyarrow.dataset as pads
+
+    _run_writes([("append", 100), ("append", 60), ("append", 40), ("append", 0)])
+    info = _lake_rows(project)
+    on_disk = pads.dataset(project / "lake" / "orders", format="parquet").count_rows()
+    assert on_disk == 200
+    assert info.rows == 200 and info.rows_exact and info.writes == 4
+    _run_writes([("replace", 50), ("append", 10)])
+    assert _lake_rows(project).rows == 60 == pads.dataset(
+        project / "lake" / "orders", format="parquet").count_rows()
+    out = subprocess.run([sys.executable, "-m", "datamill.cli", "datasets", "show", "lake/orders",
+                          "--json"], cwd=project, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["rows"] == 60
+
+
+def test_runs_show_lists_the_reports_of_a_run(project):
+    @task
+    def report(ctx: Context):
+        ctx.save_report("<!doctype html><p>hello</p>", name="daily.html")
+        return 1
+
+    r = datamill.run(Pipeline("reporting", [report]), handle_signals=False)
+    assert r.ok
+    cmd = [sys.executable, "-m", "datamill.cli", "runs", "show", r.run_id]
+    out = json.loads(subprocess.run([*cmd, "--json"], cwd=project, capture_output=True, text=True,
+                                    check=True).stdout)
+    assert [x["task"] for x in out["reports"]] == ["report"]
+    location = out["reports"][0]["location"]
+    assert location.endswith(f"/reports/{r.run_id}/report/daily.html")
+    assert (project / ".datamill" / "artifacts" / "reports" / r.run_id / "report" / "daily.html").exists()
+    text = subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=True).stdout
+    assert "reportofreport:" + location in "".join(text.split())  # long paths fold

@@ -1,7 +1,8 @@
-"""Read a table for analysis: a local file (CSV, TSV, Parquet, JSON / NDJSON, Excel) with
-pandas, so the analysis sees the dtypes pandas users expect, or any connector location
-(``s3://``, a database ``URL#table``, an HTTP API, a named connection) through
-``datamill.io``. Text columns of ISO dates become datetimes either way.
+"""Read a table for analysis through ``datamill.io``: every location the connectors accept
+(a local file or folder with ``?options``, ``s3://``, a database ``URL#table``, an HTTP
+API, a named connection of the project), so every command shares one location grammar.
+Arrow's types become the pandas dtypes users expect (nullable integers stay numbers, text
+stays ``object``), and text columns of ISO dates become datetimes.
 """
 
 from __future__ import annotations
@@ -9,49 +10,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datamill.errors import UsageError
+from datamill.errors import UsageError, missing_extra
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".ndjson", ".jsonl", ".xlsx", ".xls")
 
+# extensions the connectors do not map to a format themselves
+_EXTRA_FORMATS = {".txt": "csv", ".xls": "excel"}
 
-def read_table(source: str | Path, *, columns: list[str] | None = None) -> Any:
-    """A pandas DataFrame from a local file, a folder of Parquet files, or a connector URL."""
-    import pandas as pd
+
+def read_table(source: str | Path, *, columns: list[str] | None = None, project: Any = None) -> Any:
+    """A pandas DataFrame from any connector location (``project``: the project whose
+    ``datamill.toml`` names the connections; default: the one around the current folder)."""
+    from datamill.io.api import read
 
     text = str(source)
-    if ("://" in text and not text.startswith("file://")) or "#" in text \
-            or not (Path(text).expanduser().exists() or Path(text).suffix):
-        # a connector location, or a bare name (a named connection in datamill.toml)
-        from datamill.io.api import read
-
-        return parse_dates(read(text, columns=columns).to_pandas())
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    path = Path(text).expanduser()
-    if not path.exists():
+    options: dict[str, Any] = {}
+    base = text.split("?", 1)[0]
+    suffix = Path(base).suffix.lower()
+    if suffix in _EXTRA_FORMATS and "format=" not in text and "#" not in text:
+        options["format"] = _EXTRA_FORMATS[suffix]
+    if "://" not in base and "#" not in base and not any(ch in base for ch in "*?[") \
+            and (suffix or "/" in base) and not Path(base).expanduser().exists():
         raise UsageError(f"{source}: no such file or folder")
-    suffix = path.suffix.lower()
     try:
-        if path.is_dir() or suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path, columns=columns)
-        if suffix in (".csv", ".txt"):
-            return parse_dates(pd.read_csv(path, usecols=columns, low_memory=False))
-        if suffix == ".tsv":
-            return parse_dates(pd.read_csv(path, sep="\t", usecols=columns, low_memory=False))
-        if suffix in (".ndjson", ".jsonl"):
-            return pd.read_json(path, lines=True)[columns or slice(None)]
-        if suffix == ".json":
-            try:
-                return pd.read_json(path)[columns or slice(None)]
-            except ValueError:
-                return pd.read_json(path, lines=True)[columns or slice(None)]
-        if suffix in (".xlsx", ".xls"):
-            return pd.read_excel(path, usecols=columns)
-    except (ValueError, KeyError, OSError) as exc:
-        raise UsageError(f"{source}: cannot read it as a table ({type(exc).__name__}: {exc})") from None
+        table = read(text, columns=columns, project=project, **options)
     except ImportError as exc:
+        extra = missing_extra(exc)  # the pip line of the extra, when it is one
+        if extra is not None:
+            raise extra from exc
         raise UsageError(f"{source}: reading it needs an optional package: {exc}") from None
-    raise UsageError(f"{source}: unsupported file type {suffix!r} (use one of {', '.join(SUFFIXES)})")
+    return parse_dates(arrow_to_pandas(table))
+
+
+def arrow_to_pandas(table: Any) -> Any:
+    """pandas dtypes an analyst expects from an Arrow table: numbers as numpy numbers
+    (integers with nulls as floats), text as ``object``, timestamps as ``datetime64``."""
+    return table.to_pandas(date_as_object=False)
 
 
 def require_columns(df: Any, cols: list[str]) -> None:

@@ -14,6 +14,9 @@ from datamill.io.base import MODES, FrameBatches, WriteReport, whole_batches
 from datamill.io.registry import connector_for
 from datamill.io.url import parse_url as _parse
 
+#: Recorded with every write inside a task: rows written, labelled with dataset and mode.
+WRITE_METRIC = "dataset_rows_written"
+
 
 def parse_url(url: str, project: Any = None, **options: Any) -> Any:
     """Parse a location, resolving a named connection of the project first."""
@@ -96,6 +99,8 @@ def write(url: str, data: Any, *, mode: str = "append", key: list[str] | str | N
     if ctx is not None:
         ctx.record_output(loc.dataset, schema=_schema_json(seen[0] if seen else None),
                           rows=report.rows)
+        if callable(getattr(ctx, "metric", None)):  # the catalogue sums appends with it
+            ctx.metric(WRITE_METRIC, report.rows, dataset=loc.dataset, mode=mode)
     return report
 
 

@@ -106,14 +106,18 @@ def copy(
     spec = {"mode": mode, "key": list(key) if key else None, "incremental": incremental,
             "dedupe": dedupe, "batch_size": batch_size,
             "contract": _abspath(contract) if isinstance(contract, str | os.PathLike) else None}
-    locs = _validate(sources, dest, spec)
+    if project is None:  # read once: the same connections for parsing, reading and writing
+        from datamill.runtime.project import find_project
+
+        project = find_project()
+    locs = _validate(sources, dest, spec, project)
     report = CopyReport(", ".join(loc.display for loc in locs[:-1]), locs[-1].display)
     name = copy_pipeline_name(sources, dest)
     failure: list[BaseException] = []
     checker = _CopyContract(contract) if contract is not None else None
     secret = any(redact_url(u) != u for u in (*sources, dest))
     pipeline = _pipeline(name, "\n".join(sources), dest, spec, secret=secret, checker=checker,
-                         on_batch=on_batch, failure=failure)
+                         on_batch=on_batch, failure=failure, project=project)
     pipeline.description = f"copy {report.source} -> {report.dest}"
     t0 = time.perf_counter()
     result = datamill.run(pipeline, project=project, trigger="copy", handle_signals=handle_signals)
@@ -146,15 +150,15 @@ def _fill(report: CopyReport, out: dict[str, Any]) -> None:
     report.quarantine = out.get("quarantine")
 
 
-def _validate(sources: list[str], dest: str, spec: dict[str, Any]) -> list[Any]:
+def _validate(sources: list[str], dest: str, spec: dict[str, Any], project: Any = None) -> list[Any]:
     """Bad usage found before a run starts (exit 2): URLs, missing files, options."""
     from datamill.io.api import open_source, parse_url
     from datamill.io.copy_parts import DEDUPE
 
-    locs = [parse_url(s) for s in sources] + [parse_url(dest)]
+    locs = [parse_url(s, project) for s in sources] + [parse_url(dest, project)]
     for s, loc in zip(sources, locs, strict=False):
         if loc.family == "file":
-            open_source(s)  # a missing file is bad usage (exit 2), found before the run
+            open_source(s, project=project)  # a missing file is bad usage (exit 2), found before the run
     if spec["mode"] == "merge" and not spec["key"]:
         raise UsageError("--mode merge needs --key COLUMNS")
     if spec["dedupe"] is not None:
@@ -166,7 +170,8 @@ def _validate(sources: list[str], dest: str, spec: dict[str, Any]) -> list[Any]:
 
 
 def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secret: bool,
-              checker: Any = None, on_batch: Any = None, failure: list[Any] | None = None) -> Any:
+              checker: Any = None, on_batch: Any = None, failure: list[Any] | None = None,
+              project: Any = None) -> Any:
     """The one-task pipeline of a copy. Its arguments are run parameters (``sources``,
     ``dest``, ``options``), so ``datamill resume`` rebuilds it from the run store; URLs
     holding a password are secret parameters (never stored: pass them again on resume)."""
@@ -181,7 +186,7 @@ def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secre
                              "them again with --param sources=URL --param dest=URL")
         try:
             return _copy_task(ctx, sources.split("\n"), dest, json.loads(options), checker,
-                              on_batch)
+                              on_batch, project)
         except BaseException as exc:
             if failure is not None:
                 failure.append(exc)
@@ -208,7 +213,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any],
-               checker: Any, on_batch: Any) -> dict[str, Any]:
+               checker: Any, on_batch: Any, project: Any = None) -> dict[str, Any]:
     from datamill.io import watermark as wm
     from datamill.io.api import open_source, parse_url, write
     from datamill.io.copy_parts import bad_lines_table, conform, dedupe, rejected_of
@@ -219,7 +224,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
     if checker is None and spec.get("contract"):
         checker = _CopyContract(spec["contract"])
     since = wm.decode(ctx.get_state("watermark")) if incremental else None
-    qname = checker.contract.name if checker is not None else parse_url(sources[0]).dataset
+    qname = checker.contract.name if checker is not None else parse_url(sources[0], project).dataset
     quarantine = _Quarantine(ctx, qname)
     quarantine.start()
     if checker is not None:
@@ -233,7 +238,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
 
     def source_batches() -> Any:
         for url in sources:
-            loc = parse_url(url)
+            loc = parse_url(url, project)
             opts: dict[str, Any] = {}
             native = loc.family == "sql"  # databases filter on the server; others here
             if incremental and native:
@@ -242,7 +247,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
                     opts["since"] = since
             elif incremental and since is not None and loc.options.get("incremental_param"):
                 opts["since"] = _jsonable(since)  # the API narrows; rows are filtered here too
-            loc, src = open_source(url, **opts)
+            loc, src = open_source(url, project=project, **opts)
             opened.append((loc, src))
             for b in src.batches(batch_size=batch_size):
                 if not schema_seen:
@@ -297,7 +302,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
             import itertools
 
             result = write(dest, itertools.chain([] if first is None else [first], stream),
-                           mode=mode, key=key, ctx=ctx, load_id=ctx.run_id)
+                           mode=mode, key=key, ctx=ctx, load_id=ctx.run_id, project=project)
             skipped = result.skipped
             if skipped:  # resumed after its commit: the load is there; count, do not write
                 for _ in stream:

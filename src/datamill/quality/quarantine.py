@@ -214,6 +214,12 @@ class Quarantine:
         items.sort(key=lambda i: (i[0], *_name_key(i[1])))
         return [i[2] for i in items]
 
+    def runs(self, source: str | None = None) -> list[str]:
+        """Run ids (as written in file names) that quarantined rows, newest first (run ids
+        sort by their start time)."""
+        found = {_name_key(Path(str(p)).name)[0] for p in self.files(source)}
+        return sorted(found, reverse=True)
+
     def discard(self, source: str, run_id: str) -> int:
         """Delete the files one run wrote for one dataset (a retried or resumed load that
         reads its rows again writes them again); returns how many were deleted."""

@@ -32,6 +32,8 @@ class DatasetInfo:
     reads: int = 0
     producers: list[str] = field(default_factory=list)
     consumers: list[str] = field(default_factory=list)
+    rows_exact: bool = True  # False once a merge made ``rows`` a lower bound
+    read_rows_only: bool = False  # ``rows`` came from a read (nothing wrote it yet)
 
     @property
     def freshness_s(self) -> float | None:
@@ -42,6 +44,7 @@ class DatasetInfo:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset, "schema": self.schema, "rows": self.rows,
+            "rows_exact": self.rows_exact,
             "last_written": self.last_written.isoformat() if self.last_written else None,
             "last_read": self.last_read.isoformat() if self.last_read else None,
             "written_by": self.written_by, "writes": self.writes, "reads": self.reads,
@@ -66,19 +69,63 @@ def _task(r: Any) -> str:
     return f"{r.pipeline}.{r.task_key.split('[')[0]}"
 
 
+#: The metric ``datamill.io.write`` records with every write (see ``_write_modes``).
+WRITE_METRIC = "dataset_rows_written"
+
+
+def _write_modes(store: Any) -> dict[tuple[str, str, str], list[str]]:
+    """(run, task, dataset) -> the modes of its writes in order, from the metric that
+    ``datamill.io.write`` records beside each output lineage row."""
+    m = schema.metrics
+    q = (sa.select(m.c.run_id, m.c.task_key, m.c.labels).where(m.c.name == WRITE_METRIC)
+         .order_by(m.c.id))
+    out: dict[tuple[str, str, str], list[str]] = {}
+    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
+        for r in conn.execute(q):
+            labels = r.labels or {}
+            if labels.get("dataset"):
+                out.setdefault((r.run_id, r.task_key or "", labels["dataset"]), []).append(
+                    str(labels.get("mode") or ""))
+    return out
+
+
+def _apply_write(info: DatasetInfo, rows: int | None, mode: str | None) -> None:
+    """The dataset's rows after one write: an append adds to the rows since the last
+    replace; a replace (or a task's own ``record_output``, which states the rows) sets
+    them; a merge updates some rows and adds others, so the count becomes a lower bound."""
+    if rows is None:
+        return
+    if mode == "append" and info.rows is not None:
+        info.rows += rows
+    elif mode == "merge":
+        info.rows = max(info.rows or 0, rows)
+        info.rows_exact = False
+        return
+    else:
+        info.rows = rows
+    if mode != "append":
+        info.rows_exact = True
+
+
 def list_datasets(store: Any) -> list[DatasetInfo]:
-    """Every dataset seen in lineage, newest write first."""
+    """Every dataset seen in lineage, newest write first. ``rows`` is the dataset's size:
+    the rows of its last replace plus every append since (``rows_exact`` is False once a
+    merge made it a lower bound)."""
     out: dict[str, DatasetInfo] = {}
+    modes = _write_modes(store)
     for r in _rows(store):
         info = out.setdefault(r.dataset, DatasetInfo(r.dataset))
         if r.direction == "output":
+            pending = modes.get((r.run_id, r.task_key, r.dataset))
+            mode = pending.pop(0) if pending else None
+            if not info.writes and info.read_rows_only:
+                info.rows = None  # a read's count gives way to what writes state
             info.writes += 1
             info.last_written = r.recorded_at
             info.written_by = _task(r)
-            if r.schema is not None:
+            if r.schema is not None and (r.rows or mode != "append" or info.schema is None):
                 info.schema = r.schema
-            if r.rows is not None:
-                info.rows = r.rows
+            _apply_write(info, r.rows, mode)
             if _task(r) not in info.producers:
                 info.producers.append(_task(r))
         else:
@@ -86,8 +133,9 @@ def list_datasets(store: Any) -> list[DatasetInfo]:
             info.last_read = r.recorded_at
             if info.schema is None and r.schema is not None:
                 info.schema = r.schema
-            if info.rows is None and r.rows is not None:
+            if info.rows is None and r.rows is not None and not info.writes:
                 info.rows = r.rows
+                info.read_rows_only = True
             if _task(r) not in info.consumers:
                 info.consumers.append(_task(r))
     far = datetime.min.replace(tzinfo=UTC)
@@ -147,3 +195,14 @@ def lineage(store: Any, dataset: str, depth: int = 3) -> dict[str, Any]:
         if not frontier:
             break
     return {"dataset": dataset, "edges": sorted(edges)}
+
+
+def run_reports(store: Any, run_id: str) -> list[dict[str, str]]:
+    """The reports a run saved (``ctx.save_report``): task and location, in saving order."""
+    marker = f"/reports/{run_id}/"
+    lin = schema.lineage
+    q = (sa.select(lin.c.task_key, lin.c.dataset).where(lin.c.run_id == run_id)
+         .where(lin.c.direction == "output").order_by(lin.c.id))
+    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
+        return [{"task": r.task_key, "location": r.dataset} for r in conn.execute(q)
+                if marker in r.dataset]

@@ -134,7 +134,7 @@ def test_bad_locations_are_usage_errors():
 
     from datamill.errors import UsageError
 
-    for loc in ("ftp://host/q", "gs://bucket/q", "postgresql://h/db#t"):
+    for loc in ("ftp://host/q", "hdfs://bucket/q", "postgresql://h/db#t"):
         with pytest.raises(UsageError, match="unsupported scheme.*local folder or s3://"):
             Quarantine(loc)
     with pytest.raises(UsageError, match="name a bucket"):

@@ -1,6 +1,7 @@
 """The artifact store: checkpoints written atomically, verified on load, confined, collected.
 
-Most tests run twice: on a local folder and on S3 (moto's server on a loopback port).
+Most tests run on a local folder, on S3 (moto's server), on Azure Blob Storage (Azurite) and
+on Google Cloud Storage (gcp-storage-emulator), each server on a loopback port.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ def s3_root(s3_bucket: str) -> str:
     return f"s3://{bucket}/team/artifacts"
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "az", "gs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     if request.param == "local":
         return ArtifactStore(str(tmp_path / "artifacts"))
+    if request.param == "az":  # Azurite; gs: gcp-storage-emulator (tests/conftest.py)
+        return ArtifactStore(f"az://{request.getfixturevalue('azure_container')}/artifacts")
+    if request.param == "gs":
+        return ArtifactStore(f"gs://{request.getfixturevalue('gcs_bucket')}/artifacts")
     return ArtifactStore(request.getfixturevalue("s3_root"))
 
 

@@ -9,7 +9,6 @@ metadata (``datamill.load_id``), so a retried load is recognised and skipped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,21 +18,14 @@ from datamill.io.base import WriteReport
 LOAD_ID_KEY = "datamill.load_id"
 
 
-def storage_options(storage: Any) -> dict[str, str]:
-    """delta-rs options for S3 from the same environment the rest of datamill reads."""
-    if storage.scheme != "s3":
+def storage_options(storage: Any, path: str | None = None) -> dict[str, str]:
+    """delta-rs options (S3, Azure, GCS) from the same environment the rest of datamill
+    reads (``datamill.store.remote``)."""
+    if storage.local:
         return {}
-    opts: dict[str, str] = {}
-    endpoint = os.environ.get("DATAMILL_S3_ENDPOINT_URL")
-    if endpoint:
-        opts["AWS_ENDPOINT_URL"] = endpoint
-        if endpoint.startswith("http://"):
-            opts["AWS_ALLOW_HTTP"] = "true"
-    opts.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION")
-                    or os.environ.get("AWS_REGION") or "us-east-1")
-    # S3 has conditional writes (If-None-Match): safe concurrent commits without a lock table
-    opts["conditional_put"] = os.environ.get("DATAMILL_DELTA_CONDITIONAL_PUT", "etag")
-    return opts
+    from datamill.store import remote
+
+    return remote.delta_options(storage.scheme, path)
 
 
 def _uri(storage: Any, path: str) -> str:
@@ -56,9 +48,10 @@ class DeltaSource:
 
             version = self.location.options.get("version")
             uri = _uri(self.storage, self.path)
+            opts = storage_options(self.storage, self.location.path)
             try:
                 self._table = DeltaTable(uri, version=int(version) if version is not None
-                                         else None, storage_options=storage_options(self.storage))
+                                         else None, storage_options=opts)
             except Exception as exc:  # noqa: BLE001 - TableNotFoundError, version errors
                 what = f" at version {version}" if version is not None else ""
                 raise UsageError(f"cannot open the Delta table {self.location.display}{what}: "
@@ -99,10 +92,14 @@ class DeltaSink:
         from deltalake import DeltaTable
 
         uri = _uri(self.storage, self.path)
-        opts = storage_options(self.storage)
-        if not DeltaTable.is_deltatable(uri, storage_options=opts):
-            return None
-        return DeltaTable(uri, storage_options=opts)
+        opts = storage_options(self.storage, self.location.path)
+        try:
+            if not DeltaTable.is_deltatable(uri, storage_options=opts):
+                return None
+            return DeltaTable(uri, storage_options=opts)
+        except Exception as exc:  # noqa: BLE001 - delta-rs raises OSError / its own types
+            raise UsageError(f"cannot open the Delta table {self.location.display}: "
+                             f"{exc}") from exc
 
     def write(self, batches: Iterable[Any], *, mode: str = "append",
               key: list[str] | None = None, load_id: str | None = None) -> WriteReport:
@@ -113,7 +110,7 @@ class DeltaSink:
 
         lid = load_id or new_load_id()
         report = WriteReport(dataset=self.location.dataset, mode=mode, load_id=lid)
-        if self.storage.scheme == "s3" and self.storage.bucket_missing(self.path):
+        if self.storage.bucket_missing(self.path):
             raise UsageError(f"bucket {self.path.split('/', 1)[0]!r} does not exist: cannot "
                              f"write {self.location.display}")
         dt = self._existing()
@@ -143,7 +140,7 @@ class DeltaSink:
         reader = pa.RecordBatchReader.from_batches(first.schema, counted())
         commit = CommitProperties(custom_metadata={LOAD_ID_KEY: lid})
         uri = _uri(self.storage, self.path)
-        opts = storage_options(self.storage)
+        opts = storage_options(self.storage, self.location.path)
         try:
             if mode == "merge":
                 if not key:

@@ -1,10 +1,11 @@
 """The files and lakes connector: CSV, TSV, JSON, NDJSON, Parquet, Excel, TFRecord, Delta.
 
-Locations are local paths (globs, ``**``, Hive ``key=value/`` folders) or ``s3://`` URLs
-(credentials from the AWS environment, the endpoint from ``DATAMILL_S3_ENDPOINT_URL``).
+Locations are local paths (globs, ``**``, Hive ``key=value/`` folders) or object-store URLs:
+``s3://``, ``az://`` / ``abfs://`` (Azure Blob Storage), ``gs://`` (Google Cloud Storage),
+with credentials and endpoints from the environment (``datamill.store.remote``).
 Local files go through plain file calls, remote ones through fsspec. Writes are all or
-nothing: a temporary file renamed into place locally, one PUT (or a multipart upload aborted
-on failure) on S3. See ``docs/io-files.md`` for every option.
+nothing: a temporary file renamed into place locally, one upload (or a multipart / block /
+resumable upload that commits at the end) on an object store. See ``docs/io-files.md`` for every option.
 
     source = open_source(parse_url("data/*.csv", on_bad_lines="quarantine"))
     for batch in source.batches(): ...
@@ -62,25 +63,23 @@ def opt_int(value: Any, default: int | None = None) -> int | None:
 class Storage:
     """Where files live: the local disk (plain calls) or an fsspec filesystem."""
 
-    def __init__(self, scheme: str):
+    def __init__(self, scheme: str, url: str | None = None):
+        scheme = scheme.lower()
         self.scheme = "" if scheme in ("", "file") else ("s3" if scheme == "s3a" else scheme)
         self.local = self.scheme == ""
         self.fs: Any = None
         if not self.local:
-            import fsspec
+            from datamill.store import remote
 
-            opts: dict[str, Any] = {}
-            if self.scheme == "s3":
-                from datamill.store.artifacts import _s3_options_from_env
-
-                opts = _s3_options_from_env()
-            self.fs = fsspec.filesystem(self.scheme, **opts)
+            self.fs = remote.filesystem(self.scheme, url, feature="this location")
 
     def strip(self, path: str) -> str:
         """The path as this storage names it (no ``s3://``)."""
         if self.local:
             return os.path.abspath(os.path.expanduser(path))
-        return path.split("://", 1)[1] if "://" in path else path
+        from datamill.store import remote
+
+        return remote.strip(self.scheme, path)
 
     def url(self, path: str) -> str:
         return path if self.local else f"{self.scheme}://{path}"
@@ -138,18 +137,17 @@ class Storage:
         return raw
 
     def bucket_missing(self, path: str) -> bool:
-        if self.local or self.scheme != "s3":
+        """True when the bucket (Azure container) of ``path`` provably does not exist."""
+        if self.local:
             return False
-        bucket = path.split("/", 1)[0]
-        try:
-            return not self.fs.exists(bucket)
-        except Exception:  # noqa: BLE001 - permission errors: not provably missing
-            return False
+        from datamill.store import remote
+
+        return remote.bucket_missing(self.fs, self.scheme, path)
 
 
 def resolve(loc: Location) -> tuple[Storage, str]:
     """The storage and storage path of a location, confined to ``root=`` when given."""
-    storage = Storage(loc.scheme)
+    storage = Storage(loc.scheme, loc.path)
     root = loc.options.get("root")
     path = loc.path
     if not root:
@@ -603,7 +601,7 @@ class FileSink:
     def _upload(self, tmp: str, dest: str) -> None:
         st = self.storage
         bucket = dest.split("/", 1)[0]
-        if st.scheme == "s3" and st.bucket_missing(dest):
+        if st.bucket_missing(dest):
             raise UsageError(f"bucket {bucket!r} does not exist: cannot write "
                              f"{self.location.display}")
         # put_file: one PUT for small files, a multipart upload (aborted on error) for big ones

@@ -1,16 +1,17 @@
 """Quarantine: bad rows kept as Parquet files with why, where from, which run and when.
 
 Layout: ``<root>/quarantine/<dataset-slug>/<run_id>-<n>.parquet``, where ``root`` is a
-local folder or an ``s3://bucket/prefix`` URL (credentials from the AWS environment, the
-endpoint from ``DATAMILL_S3_ENDPOINT_URL``, as for every datamill S3 location).
+local folder or an object-store URL: ``s3://bucket/prefix``, ``az://container/prefix`` (also
+``abfs://``) or ``gs://bucket/prefix``, with credentials and endpoints from the environment
+as for every datamill location of that scheme (``datamill.store.remote``).
 
 A reader never sees half a file and two writers never take the same name:
 
 * local: each file is written to a temporary name and hard-linked into place; the link
   fails if the name is taken, so ``n`` is the next free number (1, 2, 3, ...).
-* S3: each file is written to a local temporary file, then uploaded with one PUT (a
-  multipart upload for big files): an object appears whole or not at all. S3 has no
-  "create if absent", so ``n`` is not counted but made unique without asking the bucket:
+* object stores: each file is written to a local temporary file, then uploaded with one PUT
+  (a multipart / block / resumable upload committed at the end for big files): an object
+  appears whole or not at all. Not every store has "create if absent", so ``n`` is not counted but made unique without asking the bucket:
   ``<20-digit nanosecond UTC time>-<8 hex of a uuid4>`` (strictly increasing within one
   process). Names then sort by run, then by write time, like the local numbers do.
 
@@ -88,19 +89,23 @@ class Quarantine:
             self._base = ""
             return
         from datamill.io.url import parse_url
+        from datamill.store import remote
 
         parsed = parse_url(loc)
-        if parsed.scheme not in ("s3", "s3a"):
+        if remote.family(parsed.scheme) is None:
             raise UsageError(f"quarantine location {loc!r}: unsupported scheme "
                              f"{parsed.scheme + '://'!r}; use a local folder or "
-                             "s3://bucket/prefix")
+                             "s3://bucket/prefix (also az://, abfs://, gs://)")
+        remote.require_client(parsed.scheme, "a quarantine location")
         self._location = parsed
         self.remote = True
-        bucket_and_prefix = parsed.path.split("://", 1)[1].strip("/")
+        scheme = "s3" if parsed.scheme == "s3a" else parsed.scheme
+        bucket_and_prefix = remote.strip(scheme, parsed.path).strip("/")
         if not bucket_and_prefix:
-            raise UsageError(f"quarantine location {loc!r}: name a bucket (s3://bucket/prefix)")
+            raise UsageError(f"quarantine location {loc!r}: name a bucket "
+                             f"({scheme}://bucket/prefix)")
         self._base = re.sub(r"/+", "/", bucket_and_prefix)
-        self.root = f"s3://{self._base}"
+        self.root = f"{scheme}://{self._base}"
 
     def __repr__(self) -> str:
         return f"Quarantine({str(self.root)!r})"

@@ -28,7 +28,6 @@ from datamill.errors import (
     CheckpointCorruptError,
     SerializationError,
     UsageError,
-    require,
 )
 from datamill.store import checkpoint_meta as _cm
 from datamill.store.serializers import Serializer, get_serializer, serializer_for
@@ -259,14 +258,6 @@ class _HashingWriter:
         return False
 
 
-def _s3_options_from_env() -> dict[str, Any]:
-    opts: dict[str, Any] = {"use_listings_cache": False}
-    endpoint = os.environ.get("DATAMILL_S3_ENDPOINT_URL")
-    if endpoint:
-        opts["endpoint_url"] = endpoint
-    return opts
-
-
 def _rebuild(
     root: str,
     fsync: bool,
@@ -281,9 +272,10 @@ def _rebuild(
 class ArtifactStore:
     """Checkpoints and other artifacts under a root: a local folder or an fsspec URL.
 
-    ``root`` is a folder path (or ``file://`` URL) or e.g. ``s3://bucket/prefix``. S3
-    credentials come from the standard AWS environment variables, the endpoint from
-    ``DATAMILL_S3_ENDPOINT_URL``; ``storage_options`` override both. ``fsync`` defaults to
+    ``root`` is a folder path (or ``file://`` URL) or an object-store URL:
+    ``s3://bucket/prefix``, ``az://container/prefix`` (also ``abfs://``) or
+    ``gs://bucket/prefix``. Credentials and endpoints come from the environment, as
+    ``datamill.store.remote`` describes; ``storage_options`` override it. ``fsync`` defaults to
     the ``DATAMILL_FSYNC=1`` environment variable (off: checksums guard against torn files).
     Payloads of in-memory formats up to ``inline_max_bytes`` are stored inside the meta file
     (one file per checkpoint instead of two); 0 turns that off.
@@ -311,17 +303,18 @@ class ArtifactStore:
             self._base = ""
             self._scheme = "file"
         else:
-            import fsspec
+            from datamill.store import remote
 
-            if scheme in ("s3", "s3a"):
-                require("s3fs", "s3", "an S3 artifact store")
-                opts = _s3_options_from_env()
-            else:
-                opts = {}
-            opts.update(storage_options or {})
             self._local_root = None
             self._scheme = scheme
-            self._fs, base = fsspec.core.url_to_fs(root, **opts)
+            if remote.family(scheme) is not None:
+                self._fs = remote.filesystem(scheme, root, storage_options,
+                                             feature="an artifact store")
+                base = remote.strip(scheme, root)
+            else:  # another fsspec filesystem (memory://, ...)
+                import fsspec
+
+                self._fs, base = fsspec.core.url_to_fs(root, **(storage_options or {}))
             self._base = base.rstrip("/")
             self._root = f"{scheme}://{self._base}"
 

@@ -221,3 +221,24 @@ def test_missing_extra_names_the_pip_line(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(sys.modules, "gcsfs", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'datamill\[gcs\]'"):
         Quarantine("gs://b/q")
+
+
+def test_credentials_stay_out_of_logs_errors_and_reprs(azure_container: str,
+                                                         caplog: pytest.LogCaptureFixture):
+    from conftest import AZURITE_KEY
+    from datamill.store.artifacts import ArtifactStore
+
+    caplog.set_level("DEBUG")
+    url = f"az://{azure_container}/secret-check/t.parquet"
+    report = dio.write(url, TABLE, mode="replace")
+    assert dio.read(url).num_rows == 3
+    store = ArtifactStore(f"az://{azure_container}/artifacts")
+    store.write_checkpoint("p", "t", "0123456789abcdef", {"a": 1})
+    shown = [repr(store), repr(report), repr(Quarantine(f"az://{azure_container}/q"))]
+    for bad in (f"az://{azure_container}/none.delta",  # delta-rs error text
+                "az://no-such-container-dm/x.parquet"):
+        with pytest.raises(UsageError) as err:
+            dio.read(bad, format="delta") if bad.endswith(".delta") else dio.read(bad)
+        shown.append(str(err.value))
+    assert AZURITE_KEY[:20] not in caplog.text
+    assert not any(AZURITE_KEY[:20] in text for text in shown)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import logging
 import os
 import re
 import time
@@ -31,6 +32,8 @@ from datamill.errors import (
 )
 from datamill.store import checkpoint_meta as _cm
 from datamill.store.serializers import Serializer, get_serializer, serializer_for
+
+log = logging.getLogger("datamill.store.artifacts")
 
 __all__ = ["ArtifactPathError", "ArtifactStore", "CheckpointMeta", "GcReport", "clean_relpath"]
 
@@ -410,6 +413,11 @@ class ArtifactStore:
         except BaseException:
             try:
                 f.discard()  # abort a multipart upload; nothing becomes visible
+            except Exception as exc:  # noqa: BLE001 - the write's own error matters more
+                # an upload never completed stays invisible (the store expires it); a
+                # failed abort must not hide why the write failed
+                log.warning("could not abort the upload of %s (%s); it never completed, so "
+                            "nothing became visible", self.url_for(rel), type(exc).__name__)
             finally:
                 f.closed = True
             raise

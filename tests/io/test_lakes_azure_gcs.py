@@ -185,6 +185,7 @@ def test_abfs_account_host_form_names_the_container(azure_container: str) -> Non
     assert remote.strip("abfs", url) == f"{azure_container}/x/t.parquet"
     dio.write(url, TABLE, mode="replace")
     assert dio.read(f"az://{azure_container}/x/t.parquet").num_rows == 3
+    assert dio.read(f"abfss://{azure_container}/x/*.parquet").num_rows == 3
 
 
 def test_gcs_with_an_endpoint_uses_the_json_api_without_the_grpc_probe(gcs_bucket: str):

@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl
 
 from datamill.core.redaction import redact_url
 from datamill.errors import UsageError
+from datamill.store.remote import CLOUD_SCHEMES
 
 DB_SCHEMES = ("sqlite", "duckdb", "postgresql", "postgres", "mysql", "mariadb")
-FILE_SCHEMES = ("", "file", "s3", "s3a", "gs", "gcs", "az", "abfs", "memory")
+FILE_SCHEMES = ("", "file", *CLOUD_SCHEMES, "memory")  # s3, s3a, az, abfs, abfss, gs, gcs
 
 
 @dataclass(frozen=True)

@@ -308,17 +308,21 @@ def abtest(ctx: click.Context, source: str, variant: str, outcome: str, control:
 @click.option("--compare", nargs=2, required=True, metavar="PERIOD_A PERIOD_B",
               help="Two periods: 2026-05 2026-06, days, or ranges 2026-06-01..2026-06-15.")
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--per", type=click.Choice(["auto", "total", "day"]), default="auto", show_default=True,
+              help="Compare period totals or per-day averages (auto: per day when the periods "
+                   "differ in length).")
 @click.option("-o", "--output", metavar="FILE", help="Write the HTML report (or JSON for .json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def explain(ctx: click.Context, source: str, metric: str, time_col: str, by: str,
-            compare: tuple[str, str], top: int, output: str | None, as_json: bool) -> None:
+            compare: tuple[str, str], top: int, per: str, output: str | None,
+            as_json: bool) -> None:
     """Explain why METRIC changed between two periods: the segments behind the change."""
     from datamill.analytics.explain import explain as run_explain
 
     df = _table(ctx, source)
     result = run_explain(df, metric, time_col, [b.strip() for b in by.split(",") if b.strip()],
-                         compare, top=top)
+                         compare, top=top, per=per)
     _emit_report(result, output, as_json, "explain report")
 
 

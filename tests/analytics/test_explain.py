@@ -34,7 +34,8 @@ def footwear() -> pd.DataFrame:
 
 def test_footwear_traffic_surge_is_explained_by_sandals():
     df = footwear()
-    r = explain(df, "views", "date", ["product_type", "device"], ("2026-05", "2026-06"))
+    r = explain(df, "views", "date", ["product_type", "device"], ("2026-05", "2026-06"),
+                per="total")
     may = df[df.date.dt.month == 5].views.sum()
     june = df[df.date.dt.month == 6].views.sum()
     assert (r.total_a, r.total_b, r.change) == (may, june, june - may)
@@ -96,7 +97,7 @@ def test_new_and_disappeared_segments():
                        "channel": ["ads", "email", "old", "ads", "email", "tiktok"],
                        "revenue": [100.0, 50.0, 30.0, 110.0, 50.0, 70.0],
                        "orders": [10, 5, 3, 11, 5, 5]})
-    r = explain(df, "revenue", "d", "channel", ("2026-01", "2026-02"))
+    r = explain(df, "revenue", "d", "channel", ("2026-01", "2026-02"), per="total")
     segs = {s.value: s for s in r.dimensions[0].segments}
     assert segs["tiktok"].status == "new" and segs["tiktok"].contribution == 70
     assert segs["old"].status == "gone" and segs["old"].contribution == -30
@@ -145,11 +146,11 @@ def test_periods():
             parse_period(bad)
     df = pd.DataFrame({"t": pd.to_datetime(["2026-06-01", "2026-06-15 23:59", "2026-06-16",
                                             "2026-05-31"], format="mixed"), "k": ["a"] * 4})
-    r = explain(df, "count", "t", "k", ("2026-05-31", "2026-06-01..2026-06-15"))
+    r = explain(df, "count", "t", "k", ("2026-05-31", "2026-06-01..2026-06-15"), per="total")
     assert (r.total_a, r.total_b, r.rows_b) == (1, 2, 2)
     zones = pd.DataFrame({"t": ["2026-05-31T23:00:00-02:00", "2026-05-31T23:00:00+02:00"],
                           "k": ["a", "b"]})
-    r = explain(zones, "count", "t", "k", ("2026-05", "2026-06"))  # mixed zones: UTC
+    r = explain(zones, "count", "t", "k", ("2026-05", "2026-06"), per="total")  # mixed zones: UTC
     assert (r.total_a, r.total_b) == (1, 1)
 
 
@@ -158,7 +159,7 @@ def test_outputs_and_other_inputs():
 
     df = footwear()
     r = explain(pl.from_pandas(df), "count", "date", "product_type,device", ("2026-05", "2026-06"),
-                top=2)
+                top=2, per="total")
     # one row per type and device a day: May has 31 days, June 30
     assert (r.total_a, r.total_b, r.change) == (31 * 8, 30 * 8, -8)
     assert r.summary.startswith("Row count fell 3% (-8)")
@@ -196,3 +197,135 @@ def test_bad_input():
         explain(df, "views", "date", [], ("2026-05", "2026-06"))
     r = explain(df, "views", "date", "device", ("2026", "2026-06"))
     assert any("overlap" in w for w in r.warnings)
+
+
+# -- noise (issue #9) ------------------------------------------------------------------------
+
+
+def events(rng, n_a, n_b, devices=("m", "d", "t"), p_a=None, p_b=None, start="2026-03-02", days=14):
+    """Raw events (one row per view) over two periods of ``days`` days each."""
+    t0 = pd.Timestamp(start)
+    frames = []
+    for n, p, off in ((n_a, p_a, 0), (n_b, p_b, days)):
+        k = rng.poisson(n)
+        frames.append(pd.DataFrame({
+            "t": t0 + pd.to_timedelta(off + rng.uniform(0, days, k), unit="D"),
+            "dev": rng.choice(list(devices), size=k, p=p),
+            "value": rng.exponential(10.0, k),
+            "bought": rng.random(k) < 0.1}))
+    return pd.concat(frames, ignore_index=True)
+
+
+PA, PB = "2026-03-02..2026-03-15", "2026-03-16..2026-03-29"
+
+
+def test_flat_data_names_a_driver_in_about_5_percent_of_data_sets():
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    named = {"count": 0, "value": 0}
+    within = 0
+    for _ in range(200):
+        df = events(rng, 300, 300)
+        for metric in named:
+            r = explain(df, metric, "t", "dev", (PA, PB), combinations=False)
+            named[metric] += "came from" in r.summary
+            within += bool(r.within_noise)
+    assert named["count"] <= 16 and named["value"] <= 16, named  # 5% of 200 = 10, +2 sd
+    assert within >= 360
+    r = explain(df, "count", "t", "dev", (PA, PB))
+    assert r.noise_unit == "day" and r.se > 0 and r.ci[0] < r.change < r.ci[1]
+
+
+def test_flat_ratio_within_noise_and_planted_shifts_found():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    flat_named = 0
+    for _ in range(40):
+        df = events(rng, 400, 400)
+        df["one"] = 1.0
+        df["buy"] = df.bought.astype(float)
+        r = explain(df, "buy/one", "t", "dev", (PA, PB), combinations=False)
+        flat_named += "came from" in r.summary
+    assert flat_named <= 6
+    # mix shift: traffic moves to the low-converting device
+    rows = []
+    for period, share_m in ((PA, 0.3), (PB, 0.7)):
+        start = pd.Timestamp(period.split("..")[0])
+        for day in range(14):
+            for dev, share, rate in (("m", share_m, 0.02), ("d", 1 - share_m, 0.08)):
+                visits = rng.poisson(1000 * share)
+                rows.append({"t": start + pd.Timedelta(days=day), "dev": dev, "visits": visits,
+                             "orders": rng.binomial(visits, rate)})
+    df = pd.DataFrame(rows)
+    r = explain(df, "orders/visits", "t", "dev", (PA, PB))
+    assert r.within_noise is False and "came from dev" in r.summary
+    assert abs(r.dimensions[0].mix_total) > 0.8 * abs(r.change)
+    # rate shift: desktop's own rate doubles, traffic split unchanged
+    for row in rows:
+        if row["dev"] == "d" and pd.Timestamp(row["t"]) >= pd.Timestamp("2026-03-16"):
+            row["visits"] = rng.poisson(500)
+            row["orders"] = rng.binomial(row["visits"], 0.16)
+        elif row["dev"] == "d" or row["dev"] == "m":
+            row["visits"] = rng.poisson(500)
+            row["orders"] = rng.binomial(row["visits"], 0.02 if row["dev"] == "m" else 0.08)
+    r = explain(pd.DataFrame(rows), "orders/visits", "t", "dev", (PA, PB))
+    assert r.within_noise is False
+    assert "came from dev = d" in r.summary
+    assert abs(r.dimensions[0].rate_total) > 0.8 * abs(r.change)
+
+
+def test_planted_count_effect_is_found_and_noise_segments_not_named():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    df = events(rng, 300, 300)
+    extra = events(rng, 0, 150, devices=("m",))
+    r = explain(pd.concat([df, extra]), "count", "t", "dev", (PA, PB))
+    assert r.within_noise is False
+    assert "came from dev = m" in r.summary
+    m = next(s for s in r.dimensions[0].segments if s.value == "m")
+    assert m.significant and m.se > 0
+    assert all(not s.significant for s in r.dimensions[0].segments if s.value != "m")
+
+
+def test_footwear_default_is_per_day_and_sandals_still_lead():
+    df = footwear()
+    r = explain(df, "views", "date", ["product_type", "device"], ("2026-05", "2026-06"))
+    assert r.per == "day" and r.days_a == 31 and r.days_b == 30
+    may = df[df.date.dt.month == 5].views.sum()
+    june = df[df.date.dt.month == 6].views.sum()
+    assert r.total_a == pytest.approx(may / 31) and r.total_b == pytest.approx(june / 30)
+    assert any("differ in length" in w and "per day" in w for w in r.warnings)
+    assert r.summary.startswith("Views per day rose")
+    assert "came from product_type = sandals" in r.summary and "offset by product_type = boots" in r.summary
+
+
+def test_january_vs_february_flat_per_day():
+    days = pd.date_range("2026-01-01", "2026-02-28")
+    df = pd.DataFrame({"t": days, "seg": "x", "views": 100.0})
+    r = explain(df, "views", "t", "seg", ("2026-01", "2026-02"))
+    assert r.per == "day" and r.change == 0 and "did not change" in r.summary
+    tot = explain(df, "views", "t", "seg", ("2026-01", "2026-02"), per="total")
+    assert tot.change == -300 and any("compared as totals" in w for w in tot.warnings)
+    with pytest.raises(UsageError, match="per must be"):
+        explain(df, "views", "t", "seg", ("2026-01", "2026-02"), per="week")
+
+
+def test_cli_explain_per_option(tmp_path):
+    from click.testing import CliRunner
+
+    from datamill.cli import main
+
+    days = pd.date_range("2026-01-01", "2026-02-28")
+    path = tmp_path / "v.csv"
+    pd.DataFrame({"t": days.strftime("%Y-%m-%d"), "seg": "x", "views": 100}).to_csv(path, index=False)
+    base = ["explain", str(path), "--metric", "views", "--time", "t", "--by", "seg",
+            "--compare", "2026-01", "2026-02", "--json"]
+    out = CliRunner().invoke(main, base)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["per"] == "day"
+    out = CliRunner().invoke(main, [*base, "--per", "total"])
+    assert out.exit_code == 0 and json.loads(out.output)["change"] == -300
+    assert CliRunner().invoke(main, [*base, "--per", "week"]).exit_code == 2

@@ -50,6 +50,8 @@ class Segment:
     rate: float | None = None
     weight_a: float | None = None
     weight_b: float | None = None
+    se: float | None = None  # standard error of the contribution (None: not estimated)
+    significant: bool | None = None  # contribution outside noise at the result's level
 
 
 @dataclass
@@ -83,6 +85,14 @@ class ExplainResult:
     dimensions: list[Breakdown]
     summary: str = ""
     warnings: list[str] = field(default_factory=list)
+    per: str = "total"  # "total", or "day": period values are per-day averages
+    days_a: float = 0.0
+    days_b: float = 0.0
+    level: float = 0.95
+    se: float | None = None  # standard error of the change
+    ci: tuple[float, float] | None = None
+    within_noise: bool | None = None  # the change's interval includes 0
+    noise_unit: str = ""  # "day" or "row": what the uncertainty resamples
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -157,14 +167,23 @@ def parse_period(text: str) -> Period:
 
 
 def explain(data: Any, metric: str, time: str, by: list[str] | str, compare: tuple[str, str], *,
-            top: int = 10, combinations: bool = True) -> ExplainResult:
+            top: int = 10, combinations: bool = True, per: str = "auto",
+            level: float = 0.95) -> ExplainResult:
     """Decompose the change of ``metric`` from period ``compare[0]`` to ``compare[1]`` by the
     values of each dimension in ``by`` (and of each pair of them when ``combinations``).
 
     ``metric`` is a numeric column (summed), ``"count"`` (rows) or ``"num/den"`` (a ratio
     of two sums).
+
+    ``per``: ``"total"`` compares the period totals, ``"day"`` the per-day averages of a summed
+    metric; ``"auto"`` (the default) compares per day when the periods differ in length. Each
+    contribution and the total change get a standard error (see
+    :mod:`datamill.analytics.explain_noise`); the summary names as drivers only segments
+    whose contribution is outside noise at ``level``, and none when the total change is not.
     """
     import pandas as pd
+
+    from datamill.analytics import explain_noise
 
     df = to_pandas(data)
     dims = [d.strip() for d in (by.split(",") if isinstance(by, str) else by) if d.strip()]
@@ -177,7 +196,24 @@ def explain(data: Any, metric: str, time: str, by: list[str] | str, compare: tup
     if top < 1:
         raise UsageError(f"top must be at least 1, got {top}")
     pa, pb = parse_period(compare[0]), parse_period(compare[1])
+    if per not in ("auto", "total", "day"):
+        raise UsageError(f"per must be auto, total or day, got {per!r}")
+    if not (isinstance(level, int | float) and 0 < level < 1):
+        raise UsageError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
     warnings: list[str] = []
+    days_a, days_b = ((p.end - p.start).total_seconds() / 86400 for p in (pa, pb))
+    differ = abs(days_a - days_b) > 1e-9
+    if kind == "ratio" or per == "total" or (per == "auto" and not differ):
+        per_used = "total"
+    else:
+        per_used = "day"
+    if kind != "ratio" and differ:
+        if per_used == "day":
+            warnings.append(f"the periods differ in length ({_days(days_a)} and {_days(days_b)} days): "
+                            "compared per day (per='total' compares the totals)")
+        else:
+            warnings.append(f"the periods differ in length ({_days(days_a)} and {_days(days_b)} days) "
+                            "but are compared as totals (per='day' compares per-day averages)")
     if pa.start < pb.end and pb.start < pa.end:
         warnings.append(f"the periods {pa.label} and {pb.label} overlap: rows in both count twice")
     if len(df) == 0:
@@ -197,6 +233,8 @@ def explain(data: Any, metric: str, time: str, by: list[str] | str, compare: tup
     work = pd.DataFrame({d: df[d].astype("string").fillna(MISSING).to_numpy() for d in dims})
     for col, v in values.items():
         work["__" + col] = v.to_numpy()
+    if kind == "count":
+        work["__count"] = 1.0
     ma = ((ts >= pa.start) & (ts < pa.end)).to_numpy()
     mb = ((ts >= pb.start) & (ts < pb.end)).to_numpy()
     for p, m in ((pa, ma), (pb, mb)):
@@ -204,7 +242,10 @@ def explain(data: Any, metric: str, time: str, by: list[str] | str, compare: tup
             lo, hi = ts.min(), ts.max()
             raise UsageError(f"no rows in period {p.label} (column {time!r} runs from "
                              f"{_day(lo)} to {_day(hi)})")
-    a, b = work[ma], work[mb]
+    a, b = work[ma].copy(), work[mb].copy()
+    if per_used == "day":
+        a["__" + (num or "count")] /= days_a
+        b["__" + (num or "count")] /= days_b
 
     groups = [[d] for d in dims]
     if combinations and len(dims) > 1:
@@ -219,16 +260,18 @@ def explain(data: Any, metric: str, time: str, by: list[str] | str, compare: tup
         total_a, total_b = na / da, nb / db
         breakdowns = [_ratio_breakdown(a, b, g, num, den, na, da, nb, db, top) for g in groups]
     else:
-        col = None if kind == "count" else "__" + num
-        total_a = float(len(a)) if col is None else math.fsum(a[col])
-        total_b = float(len(b)) if col is None else math.fsum(b[col])
+        col = "__" + (num or "count")
+        total_a, total_b = math.fsum(a[col]), math.fsum(b[col])
         breakdowns = [_sum_breakdown(a, b, g, col, total_b - total_a, top) for g in groups]
     change = total_b - total_a
     res = ExplainResult(metric=metric, kind=kind, numerator=num if kind == "ratio" else None,
                         denominator=den, time=time, period_a=pa, period_b=pb, rows_a=len(a),
                         rows_b=len(b), total_a=total_a, total_b=total_b, change=change,
                         pct_change=change / total_a if total_a else None, dimensions=breakdowns,
-                        warnings=warnings)
+                        warnings=warnings, per=per_used, days_a=days_a, days_b=days_b,
+                        level=level)
+    explain_noise.annotate(res, a, b, groups, _keys, "__" + (num or "count"),
+                           "__" + den if den else None, ts[ma].to_numpy(), ts[mb].to_numpy(), level)
     res.summary = _summary(res)
     return res
 
@@ -293,16 +336,13 @@ def _keys(frame: Any, dims: list[str]) -> Any:
     return frame[dims[0]].str.cat([frame[d] for d in dims[1:]], sep=" × ")
 
 
-def _sum_breakdown(a: Any, b: Any, dims: list[str], col: str | None, total_change: float,
+def _sum_breakdown(a: Any, b: Any, dims: list[str], col: str, total_change: float,
                    top: int) -> Breakdown:
     import pandas as pd
 
     ka, kb = _keys(a, dims), _keys(b, dims)
-    if col is None:
-        ga, gb = ka.value_counts().astype(float), kb.value_counts().astype(float)
-    else:
-        ga = a[col].groupby(ka.to_numpy()).sum()
-        gb = b[col].groupby(kb.to_numpy()).sum()
+    ga = a[col].groupby(ka.to_numpy()).sum()
+    gb = b[col].groupby(kb.to_numpy()).sum()
     t = pd.concat({"a": ga, "b": gb}, axis=1)
     segs = []
     for key, row in t.iterrows():
@@ -390,9 +430,13 @@ def _share(v: float | None) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v * 100:.0f}%"
 
 
+def _days(d: float) -> str:
+    return f"{d:g}"
+
+
 def _summary(r: ExplainResult) -> str:
     name = r.metric if r.kind != "count" else "Row count"
-    name = name[:1].upper() + name[1:]
+    name = name[:1].upper() + name[1:] + (" per day" if r.per == "day" else "")
     span = f"from {r.period_a.label} to {r.period_b.label}"
     if r.change == 0:
         return f"{name} did not change {span} ({_n(r.total_a)})."
@@ -404,36 +448,61 @@ def _summary(r: ExplainResult) -> str:
         pct = f" {abs(r.pct_change) * 100:.0f}%" if r.pct_change is not None else ""
         head = (f"{name} {verb}{pct} ({_n(r.change, True)}) {span} "
                 f"({_n(r.total_a)} → {_n(r.total_b)}).")
+    parts = [head]
+    noise = r.within_noise is True
+    if r.ci is not None:
+        lvl = f"{r.level:.0%}"
+        if noise:
+            parts.append(f"This change is within noise: its {lvl} interval [{_n(r.ci[0], True)}, "
+                         f"{_n(r.ci[1], True)}] includes 0 (variation from {r.noise_unit} to "
+                         f"{r.noise_unit}), so no segment can be named as its driver.")
+        else:
+            parts.append(f"The change is beyond noise ({lvl} interval [{_n(r.ci[0], True)}, "
+                         f"{_n(r.ci[1], True)}]).")
     singles = [b for b in r.dimensions if " × " not in b.dimension and b.segments]
     if not singles:
-        return head
+        return " ".join(parts)
     lead = max(singles, key=lambda b: abs(b.segments[0].contribution))
-    word = "increase" if r.change > 0 else "decrease"
-    same = [s for s in lead.segments if s.contribution * r.change > 0]
-    parts = [head]
-    if same:
-        s0 = same[0]
-        parts.append(f"{_share(s0.share)} of the {word} came from {lead.dimension} = {s0.value} "
-                     f"({_n(s0.contribution, True)}{_status(s0)})"
-                     + "".join(f", then {lead.dimension} = {s.value} ({_n(s.contribution, True)}, "
-                               f"{_share(s.share)})" for s in same[1:3]) + ".")
-    against = [s for s in lead.segments if s.contribution * r.change < 0 and s.share is not None
-               and abs(s.share) >= 0.05]
-    if against:
-        parts.append("Partly offset by " + ", ".join(
-            f"{lead.dimension} = {s.value} ({_n(s.contribution, True)})" for s in against[:2]) + ".")
+    if not noise:
+        def real(x: Segment) -> bool:
+            return x.significant is not False
+
+        word = "increase" if r.change > 0 else "decrease"
+        same = [s for s in lead.segments if s.contribution * r.change > 0 and real(s)]
+        if same:
+            s0 = same[0]
+            parts.append(f"{_share(s0.share)} of the {word} came from {lead.dimension} = {s0.value} "
+                         f"({_n(s0.contribution, True)}{_pm(s0)}{_status(s0)})"
+                         + "".join(f", then {lead.dimension} = {s.value} ({_n(s.contribution, True)}, "
+                                   f"{_share(s.share)})" for s in same[1:3]) + ".")
+        else:
+            parts.append(f"By {lead.dimension}, no single segment's contribution stands out "
+                         "from noise.")
+        against = [s for s in lead.segments if s.contribution * r.change < 0 and s.share is not None
+                   and abs(s.share) >= 0.05 and real(s)]
+        if against:
+            parts.append("Partly offset by " + ", ".join(
+                f"{lead.dimension} = {s.value} ({_n(s.contribution, True)})" for s in against[:2]) + ".")
     if r.kind == "ratio" and lead.mix_total is not None:
         parts.append(f"By {lead.dimension}, the mix effect (shifts in the share of {r.denominator} "
                      f"between segments) accounts for {_share(lead.mix_total / r.change)} of the "
                      f"change and the rate effect (segments' own {r.metric} changing) for "
                      f"{_share(lead.rate_total / r.change)}.")
+    if noise:
+        return " ".join(parts)
     for b in singles:
         if b is lead:
             continue
         s = b.segments[0]
+        if s.significant is False:
+            continue
         parts.append(f"By {b.dimension}, the largest part is {s.value} ({_n(s.contribution, True)}, "
                      f"{_share(s.share)}).")
     return " ".join(parts)
+
+
+def _pm(s: Segment) -> str:
+    return "" if s.se is None or s.se == 0 else f" ± {_n(s.se)} se"
 
 
 def _status(s: Segment) -> str:

@@ -342,3 +342,47 @@ def test_infinite_outcomes_and_mixed_time_zones():
     assert any("20 rows with an infinite 'v'" in w for w in r.warnings)
     assert r.peeking.days == ["2026-05-01", "2026-05-02"]  # compared in UTC
     json.dumps(r.to_dict(), allow_nan=False)
+
+
+# -- issue #9: power convention, tails, constant arms, wording ------------------------------
+
+
+def test_t_power_matches_r_power_t_test():
+    from datamill.analytics.abtest import sample_size_unrounded
+
+    # R's ?power.t.test examples: power.t.test(n = 20, delta = 1) -> power = 0.8689528;
+    # power.t.test(power = .90, delta = 1) -> n = 22.02110 (strict = FALSE: one tail)
+    assert power(n_per_variant=20, baseline_rate=0.0, mde=1.0, sd=1.0, relative=False,
+                 metric="mean") == pytest.approx(0.8689528, abs=1e-7)
+    kw = dict(baseline_rate=0.0, mde=1.0, sd=1.0, relative=False, metric="mean", power=0.9)
+    assert sample_size_unrounded(**kw) == pytest.approx(22.02110, abs=1e-5)
+    assert sample_size(**kw) == 23
+    # the proportion n before rounding: R's power.prop.test(p1 = .2, p2 = .25, power = .8)
+    # prints n = 1093.739
+    assert sample_size_unrounded(baseline_rate=0.2, mde=0.05, relative=False) == pytest.approx(1093.739, abs=1e-3)
+
+
+def test_mean_power_is_finite_bounded_and_monotone_over_a_grid():
+    ns = [2, 3, 5, 10, 30, 100, 300, 1000, 3000, 10_000, 100_000]
+    effects = [0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+    grid = np.array([[power(n_per_variant=n, baseline_rate=0.0, mde=e, sd=1.0, relative=False,
+                            metric="mean") for e in effects] for n in ns])
+    assert np.isfinite(grid).all() and (grid >= 0).all() and (grid <= 1).all()
+    assert (np.diff(grid, axis=0) >= -1e-12).all()  # monotone in n
+    assert (np.diff(grid, axis=1) >= -1e-12).all()  # monotone in the effect
+    assert grid[ns.index(1000), effects.index(0.5)] > 0.99999999
+
+
+def test_two_constant_arms_agree_with_stats_ttest():
+    from datamill.analytics import stats
+
+    df = pd.DataFrame({"arm": ["a"] * 20 + ["b"] * 20, "y": [1.0] * 20 + [2.0] * 20})
+    with pytest.raises(stats.ZeroVarianceError, match="constant"):
+        stats.ttest(df, "y", by="arm")
+    with pytest.raises(stats.ZeroVarianceError, match="both arms are constant"):
+        abtest(df, "arm", "y", metric="mean")
+
+
+def test_tiny_p_values_read_as_prose():
+    r = abtest(conversions({"a": (100, 1000), "b": (300, 1000)}), "arm", "converted")
+    assert "p < 0.0001" in r.interpretation and "p = <" not in r.interpretation

@@ -216,7 +216,7 @@ def abtest(data: Any, variant: str, outcome: str, *, control: Any = None,
     srm = _srm(stats, expected_split, order)
     if srm.mismatch:
         warnings.append(f"sample ratio mismatch: the arm sizes ({_sizes(srm.observed)}) differ from "
-                        f"the expected split (chi-square p = {_p(srm.p_value)} < {SRM_ALPHA}); the "
+                        f"the expected split (chi-square {_pp(srm.p_value)} < {SRM_ALPHA}); the "
                         "assignment or logging is probably broken, so do not trust the comparison "
                         "until it is explained")
     for s in stats.values():
@@ -368,7 +368,12 @@ def _compare(c: VariantStats, t: VariantStats, metric: str, alpha: float, dc: An
             var_t, var_c = t.sd**2 / t.n, c.sd**2 / c.n
             se = math.sqrt(var_t + var_c)
             if se == 0:
-                stat, p, lo, hi = (0.0, 1.0, diff, diff) if diff == 0 else (math.copysign(math.inf, diff), 0.0, diff, diff)
+                from datamill.analytics.stats import ZeroVarianceError
+
+                raise ZeroVarianceError(
+                    f"Welch's t-test of {t.name} vs {c.name}: both arms are constant "
+                    f"({_num(t.mean)} and {_num(c.mean)}), so the t statistic is undefined "
+                    "(stats.ttest raises the same); compare the values directly")
             else:
                 df = (var_t + var_c) ** 2 / (var_t**2 / (t.n - 1) + var_c**2 / (c.n - 1))
                 stat = diff / se
@@ -549,17 +554,40 @@ def sample_size(*, baseline_rate: float, mde: float, alpha: float = 0.05, power:
     Conversions: ``method="pooled"`` is the textbook formula of R's ``power.prop.test``
     (variance under H0 at the average rate); ``"baseline"`` is Evan Miller's calculator (H0
     variance at the baseline rate); ``"arcsine"`` is Cohen's h as in statsmodels'
-    ``NormalIndPower`` and G*Power. Means use the t-test power (statsmodels ``TTestIndPower``).
+    ``NormalIndPower`` and G*Power. Means use the noncentral t power of R's ``power.t.test``.
+    One power convention for both: the probability of rejecting in the direction of the
+    effect (R's default, ``strict = FALSE``); the opposite tail adds under 1e-3 at any useful
+    power. :func:`sample_size_unrounded` gives the n before rounding up.
     """
+    return math.ceil(sample_size_unrounded(
+        baseline_rate=baseline_rate, mde=mde, alpha=alpha, power=power, ratio=ratio,
+        metric=metric, sd=sd, relative=relative, method=method) - 1e-9)
+
+
+def sample_size_unrounded(*, baseline_rate: float, mde: float, alpha: float = 0.05,
+                          power: float = 0.8, ratio: float = 1.0, metric: str = "conversion",
+                          sd: float | None = None, relative: bool = True,
+                          method: str = "pooled") -> float:
+    """The control-arm n of :func:`sample_size` before rounding up (R's ``power.*.test`` print
+    this number; ``sample_size`` is its ceiling)."""
     if ratio <= 0:
         raise UsageError(f"ratio must be positive, got {ratio}")
     delta, p2 = _target(baseline_rate, mde, relative, metric, sd)
     if metric == "mean":
-        from statsmodels.stats.power import TTestIndPower
+        from scipy.optimize import brentq
 
         _z(alpha, power)
-        n = TTestIndPower().solve_power(abs(delta) / sd, alpha=alpha, power=power, ratio=ratio)
-        return math.ceil(float(n) - 1e-9)
+        d = abs(delta) / sd
+
+        def gap(n: float) -> float:
+            return _t_power(d, n, ratio, alpha) - power
+
+        hi = 4.0
+        while gap(hi) < 0:
+            hi *= 2
+        lo = 2 / (1 + ratio) + 1e-6  # both arms above one row: df > 0
+        hi = max(hi, 2 * lo)
+        return float(brentq(gap, lo, hi, xtol=1e-10))
     za, zb = _z(alpha, power)
     p1 = baseline_rate
     if method == "arcsine":
@@ -572,7 +600,25 @@ def sample_size(*, baseline_rate: float, mde: float, alpha: float = 0.05, power:
         n = (za * sd0 + zb * sd1) ** 2 / delta**2
     else:
         raise UsageError(f"unknown method {method!r}: use 'pooled', 'baseline' or 'arcsine'")
-    return math.ceil(n - 1e-9)
+    return float(n)
+
+
+def _t_power(d: float, n1: float, ratio: float, alpha: float) -> float:
+    """Power of the two-sided two-sample t-test at standardised effect ``d``, counting the
+    rejection tail in the direction of the effect only (R's ``power.t.test`` default,
+    ``strict = FALSE``; the same convention as the proportion formulas). The noncentral t
+    survival function stays finite far in the tail (its lower-tail CDF underflows to NaN);
+    a normal approximation stands in if it ever does not."""
+    from scipy import stats as st
+
+    n2 = n1 * ratio
+    df = n1 + n2 - 2
+    nc = d * math.sqrt(n1 * n2 / (n1 + n2))
+    crit = float(st.t.ppf(1 - alpha / 2, df))
+    p = float(st.nct.sf(crit, df, nc))
+    if not math.isfinite(p):
+        p = float(st.norm.sf(crit - nc))
+    return min(1.0, max(0.0, p))
 
 
 def power(*, n_per_variant: int, baseline_rate: float, mde: float, alpha: float = 0.05,
@@ -587,10 +633,8 @@ def power(*, n_per_variant: int, baseline_rate: float, mde: float, alpha: float 
         raise UsageError("n_per_variant must be above 1 and ratio positive")
     delta, p2 = _target(baseline_rate, mde, relative, metric, sd)
     if metric == "mean":
-        from statsmodels.stats.power import TTestIndPower
-
-        return float(TTestIndPower().power(abs(delta) / sd, nobs1=n_per_variant, alpha=alpha,
-                                           ratio=ratio))
+        _z(alpha, 0.5)
+        return _t_power(abs(delta) / sd, n_per_variant, ratio, alpha)
     za, _ = _z(alpha, 0.5)
     p1, n = baseline_rate, n_per_variant
     if method == "arcsine":
@@ -619,6 +663,12 @@ def _p(p: float | None) -> str:
     if p is None or not math.isfinite(p):
         return "–"
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _pp(p: float | None) -> str:
+    """A p-value for prose: ``p < 0.0001`` or ``p = 0.0123`` (never ``p = < 0.0001``)."""
+    text = _p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def _pct(v: float | None, signed: bool = False) -> str:
@@ -667,8 +717,8 @@ def _interpret(r: ABTestResult) -> str:
         out.append(
             f"{c.treatment} {what} {_val(c.treatment_value, pct)} vs {_val(ctrl.mean, pct)} for "
             f"{c.control}: {_val(c.diff, pct, True)}{lift} ({_cl(r.alpha)} CI "
-            f"{_val(c.ci_low, pct, True)} to {_val(c.ci_high, pct, True)}), p = {_p(c.p_value)}"
-            f"{'' if not adj else f', adjusted p = {_p(c.p_adjusted)}'}{adj}; {verdict}. "
+            f"{_val(c.ci_low, pct, True)} to {_val(c.ci_high, pct, True)}), {_pp(c.p_value)}"
+            f"{'' if not adj else f', adjusted {_pp(c.p_adjusted)}'}{adj}; {verdict}. "
             f"Bayesian view: {_pct(c.prob_better)} probability that {c.treatment} beats "
             f"{c.control}; choosing {c.treatment} risks an expected loss of "
             f"{_loss(c.loss_treatment, pct)} (vs {_loss(c.loss_control, pct)} for keeping "
@@ -757,7 +807,7 @@ def _html(r: ABTestResult) -> str:
                            title="probability of being the best arm (%)", value_format="{:.1f}%"))
     s = r.srm
     srm = (("<div class='warn'>" if s.mismatch else "<div class='ok'>") +
-           escape(f"chi-square = {s.chi2:.3f}, p = {_p(s.p_value)} "
+           escape(f"chi-square = {s.chi2:.3f}, {_pp(s.p_value)} "
                   f"({'mismatch' if s.mismatch else 'no mismatch'} at p < {s.threshold})") + "</div>"
            + table(["arm", "observed", "expected share", "observed share"],
                    [[k, s.observed[k], _pct(s.expected[k]),

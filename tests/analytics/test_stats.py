@@ -497,7 +497,11 @@ def test_rank_tests_and_correlation_match_scipy(a, b, alternative):
         d = x - y
         if np.count_nonzero(d) >= 1:
             w = st.wilcoxon(x, y, alternative=alternative)
-            refw = ss.wilcoxon(d[d != 0], alternative=alternative)
+            nz = d[d != 0]  # R's rules: exact below 50 without ties or zeros, else
+            tied = np.unique(np.abs(nz)).size < nz.size  # normal with continuity correction
+            exact = nz.size < 50 and not tied and nz.size == d.size
+            refw = ss.wilcoxon(nz, alternative=alternative, method="exact" if exact else "approx",
+                               correction=True)
             assert w.p_value == pytest.approx(refw.pvalue, rel=1e-9)
 
 
@@ -669,3 +673,63 @@ def test_import_is_light():
             "print(any(m in sys.modules for m in ('scipy', 'numpy', 'statsmodels')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- issue #9: statistics defects ------------------------------------------------------------
+
+
+def test_wording_below_alpha_0001_and_at_the_floating_point_floor():
+    assert st._significance(5e-5, 0.0001, "x", "y").startswith("With p = 5e-05 < 0.0001, x is")
+    assert st._significance(5e-4, 0.0001, "x", "y").startswith("With p = 0.0005 ≥ 0.0001, x is not")
+    assert st._significance(5e-4, 0.05, "x", "y").startswith("With p < 0.001, x is")
+    r = st.ztest_proportions(9000, 10000, 1000, 10000)
+    assert r.p_value == 0.0 and r.to_dict()["p_value"] == 0.0  # the number is kept
+    assert "p < 1e-16" in r.interpretation and "p < 0.001" not in r.interpretation
+
+
+def test_adjust_pvalues_rejects_below_alpha_like_every_test():
+    res = st.adjust_pvalues([0.05, 0.01], method="bonferroni", alpha=0.1)
+    assert res.adjusted == [0.1, 0.02] and res.reject == [False, True]
+    assert st.adjust_pvalues([0.05], method="holm").reject == [False]
+
+
+def test_wilson_interval_bounds_are_exact_at_0_and_n():
+    ci = st.ci_proportion(0, 50)
+    assert ci.low == 0.0 and ci.high > 0
+    assert st.ci_proportion(50, 50).high == 1.0
+
+
+def test_wilcoxon_matches_r_defaults():
+    # R, ?wilcox.test: depression scale before/after (Hollander & Wolfe 1973, p. 29):
+    # wilcox.test(x, y, paired = TRUE, alternative = "greater") -> V = 40, p-value = 0.01953
+    x = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
+    y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
+    r = st.wilcoxon(x, y, alternative="greater")
+    assert r.statistic == 40 and r.p_value == pytest.approx(0.01953, abs=5e-6)
+    assert r.details["method"] == "exact"
+    # with ties R uses the normal approximation with correct = TRUE (wilcox.test.default:
+    # z = (V - n(n+1)/4 - sign(z)/2) / sqrt(n(n+1)(2n+1)/24 - sum(t^3 - t)/48))
+    d = np.array([1, 2, 2, 3, 3, 3, -1, 4, 5, -2, 6, 6], float)
+    r = st.wilcoxon(d)
+    ranks = ss.rankdata(np.abs(d))
+    v, n = ranks[d > 0].sum(), d.size
+    _, t = np.unique(ranks, return_counts=True)
+    z = v - n * (n + 1) / 4
+    z = (z - np.sign(z) * 0.5) / math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - (t**3 - t).sum() / 48)
+    assert r.statistic == v and r.p_value == pytest.approx(2 * ss.norm.sf(abs(z)), rel=1e-12)
+    assert r.p_value == pytest.approx(ss.wilcoxon(d, correction=True, method="approx").pvalue, rel=1e-12)
+    assert "continuity" in r.details["method"]
+
+
+def test_bootstrap_large_n_memory_is_bounded():
+    import tracemalloc
+
+    x = np.random.default_rng(1).normal(5.0, 2.0, 1_000_000)
+    tracemalloc.start()
+    ci = st.bootstrap_ci(x, "mean", n_resamples=200, seed=3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 120e6, peak  # chunks of indices, never a (resamples x n) matrix
+    se = 2.0 / 1000
+    assert ci.low < x.mean() < ci.high
+    assert ci.details["bootstrap_se"] == pytest.approx(se, rel=0.25)

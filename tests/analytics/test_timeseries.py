@@ -253,3 +253,17 @@ def test_bad_parameters():
     with pytest.raises(UsageError, match="period="):
         ts.decompose(yearly)
     assert ts.decompose(yearly, period=5).period == 5
+
+
+def test_stationarity_caps_the_adf_lag_search_on_long_series():
+    import numpy as np
+    import pandas as pd
+    from statsmodels.tsa.stattools import adfuller
+
+    x = pd.Series(np.random.default_rng(2).normal(size=5000), name="noise",
+                  index=pd.date_range("2020-01-01", periods=5000, freq="D"))
+    r = ts.stationarity(x)
+    assert r.adf_lags <= ts.ADF_MAX_LAG
+    assert any("capped" in n for n in r.notes)
+    ref = adfuller(x.to_numpy(), maxlag=ts.ADF_MAX_LAG, autolag="AIC")
+    assert r.adf_statistic == ref[0] and r.adf_lags == ref[2]

@@ -59,10 +59,13 @@ def _magnitude(kind: str, v: float) -> str:
 
 
 def _significance(p: float, alpha: float, what: str, null: str) -> str:
+    text = _fmt_p(p, alpha)
     if p < alpha:
-        cmp = "" if p < 0.001 <= alpha else f" < {alpha:g}"
-        return f"With {_fmt_p(p)}{cmp}, {what} is statistically significant at the {alpha:g} level."
-    return (f"With {_fmt_p(p)} ≥ {alpha:g}, {what} is not statistically significant: "
+        # "p < 0.001" / "p < 1e-16" already say p < alpha when alpha is at least that bound
+        bound = 1e-16 if text == "p < 1e-16" else 0.001 if text == "p < 0.001" else None
+        cmp = "" if bound is not None and bound <= alpha else f" < {alpha:g}"
+        return f"With {text}{cmp}, {what} is statistically significant at the {alpha:g} level."
+    return (f"With {text} ≥ {alpha:g}, {what} is not statistically significant: "
             f"the data are consistent with {null}.")
 
 

@@ -24,7 +24,8 @@ def adjust_pvalues(p_values: Any, method: str = "holm", *, alpha: float = 0.05,
     ``bh`` / ``fdr_bh`` (Benjamini-Hochberg false discovery rate).
 
     ``p_values`` may be numbers or :class:`TestResult` objects (their ``p_value`` is used and
-    their ``name`` labels the row). Returns adjusted p-values and reject flags (adjusted ≤ alpha).
+    their ``name`` labels the row). Returns adjusted p-values and reject flags (adjusted < alpha, the
+    rule of every test here: ``significant`` is ``p < alpha``).
     """
     import numpy as np
 
@@ -61,12 +62,12 @@ def adjust_pvalues(p_values: Any, method: str = "holm", *, alpha: float = 0.05,
         steps = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ps_sorted[::-1])[::-1]
         adj = np.empty(m)
         adj[order] = np.minimum(1.0, steps)
-    reject = (adj <= alpha).tolist()
+    reject = (adj < alpha).tolist()
     name = _METHODS[key]
     k = int(sum(reject))
     scope = "false discovery rate" if name == "Benjamini-Hochberg" else "family-wise error rate"
     res = AdjustedPValues(name, alpha, p.tolist(), adj.tolist(), reject, list(labels))
     res.interpretation = (f"{k} of {m} hypotheses are rejected after the {name} adjustment, "
                           f"which controls the {scope} at {alpha:g} (unadjusted: "
-                          f"{int((p <= alpha).sum())}).")
+                          f"{int((p < alpha).sum())}).")
     return res

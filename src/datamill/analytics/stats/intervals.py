@@ -46,7 +46,7 @@ def _resample(x: Any, fn: Callable[..., Any], n_resamples: int, rng: Any) -> Any
     chunk = max(1, min(n_resamples, 4_000_000 // max(n, 1)))
     for start in range(0, n_resamples, chunk):
         m = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(m, n))
+        idx = rng.integers(0, n, size=(m, n), dtype=np.int32 if n < 2**31 else np.int64)
         out[start:start + m] = fn(x[idx], axis=1)
     return out
 

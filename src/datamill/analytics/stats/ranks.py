@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from datamill.analytics.stats.assumptions import _finish, _magnitude, _significance
@@ -93,14 +94,15 @@ def wilcoxon(a: Any, b: Any = None, c: Any = None, *, mu: float = 0.0,
     ranks = ss.rankdata(np.abs(nz))
     wplus = float(ranks[nz > 0].sum())
     wminus = float(ranks[nz < 0].sum())
-    p = float(ss.wilcoxon(nz, alternative=alternative, zero_method="wilcox").pvalue)
+    p, method = _wilcoxon_p(nz, wplus, ranks, zeros, alternative)
     rb = (wplus - wminus) / (wplus + wminus)
     es = EffectSize("matched-pairs rank-biserial r", rb, _magnitude("r", rb))
     med = float(np.median(d))
     r = TestResult("Wilcoxon signed-rank test", wplus, p, None, None, 0.95, med + mu,
                    f"median of {label}" if b is not None else f"median of {label}", es,
                    {"n": int(d.size), "nonzero": int(nz.size)}, dropped, alternative=alternative,
-                   alpha=alpha, details={"w_plus": wplus, "w_minus": wminus, "zeros": zeros})
+                   alpha=alpha, details={"w_plus": wplus, "w_minus": wminus, "zeros": zeros,
+                                         "method": method})
     if zeros:
         r.warnings.append(f"{zeros} zero difference(s) dropped before ranking")
     r.interpretation = (
@@ -109,6 +111,31 @@ def wilcoxon(a: Any, b: Any = None, c: Any = None, *, mu: float = 0.0,
         + _significance(p, alpha, f"the shift away from {_fmt(mu)}", f"a median difference of {_fmt(mu)}")
         + f" {_d_magnitude_text(es)}")
     return _finish(r)
+
+
+def _wilcoxon_p(nz: Any, wplus: float, ranks: Any, zeros: int, alternative: str) -> tuple[float, str]:
+    """R's ``wilcox.test`` defaults (``exact = NULL, correct = TRUE``): the exact distribution
+    when fewer than 50 non-zero differences and no ties or zeros; otherwise the normal
+    approximation with the tie-corrected variance and a continuity correction of 0.5."""
+    import numpy as np
+    from scipy import stats as ss
+
+    n = nz.size
+    _, counts = np.unique(ranks, return_counts=True)
+    ties = bool((counts > 1).any())
+    if n < 50 and not ties and not zeros:
+        return float(ss.wilcoxon(nz, alternative=alternative, method="exact").pvalue), "exact"
+    z = wplus - n * (n + 1) / 4
+    sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - float((counts**3 - counts).sum()) / 48)
+    corr = {"two-sided": math.copysign(0.5, z) if z else 0.0, "greater": 0.5, "less": -0.5}[alternative]
+    z = (z - corr) / sigma
+    if alternative == "less":
+        p = float(ss.norm.cdf(z))
+    elif alternative == "greater":
+        p = float(ss.norm.sf(z))
+    else:
+        p = float(min(1.0, 2 * min(ss.norm.cdf(z), ss.norm.sf(z))))
+    return p, "normal approximation (tie-corrected, continuity correction 0.5)"
 
 
 def kruskal(*samples: Any, by: str | None = None, alpha: float = 0.05) -> TestResult:

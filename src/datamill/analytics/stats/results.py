@@ -74,8 +74,18 @@ def _fmt(x: float | None, sig: int = 4) -> str:
     return s.rstrip("0").rstrip(".") if "." in s else s
 
 
-def _fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+P_FLOOR = 1e-16  # below this a double p-value is at the floating-point floor (1 - 1e-16 == 1)
+
+
+def _fmt_p(p: float, alpha: float = 0.05) -> str:
+    """A p-value for prose: ``p < 1e-16`` at the floating-point floor (a computed 0.0 is an
+    underflow, not a certainty), ``p < 0.001`` when alpha is at least 0.001, the value itself
+    (2 significant digits) below that so it can be compared with a smaller alpha."""
+    if p < P_FLOOR:
+        return "p < 1e-16"
+    if p < 0.001:
+        return "p < 0.001" if alpha >= 0.001 else f"p = {p:.2g}"
+    return f"p = {p:.3f}"
 
 
 def _fmt_ci(ci: tuple[float, float] | None) -> str:

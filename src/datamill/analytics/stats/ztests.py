@@ -111,7 +111,10 @@ def _wilson(x: int, n: int, level: float) -> tuple[float, float]:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # at x = 0 (x = n) the bound is exactly 0 (1): centre - half cancels to rounding noise
+    lo = 0.0 if x == 0 else max(0.0, centre - half)
+    hi = 1.0 if x == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def ztest_proportion(count: Any, nobs: int | None = None, *, p0: float = 0.5,

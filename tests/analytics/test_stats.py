@@ -442,8 +442,17 @@ def test_adjust_pvalues_matches_statsmodels(ps, method):
     r = st.adjust_pvalues(ps, method)
     rej, adj, _, _ = multipletests(ps, alpha=0.05, method={"bh": "fdr_bh"}.get(method, method))
     assert r.adjusted == pytest.approx(list(adj), abs=1e-12)
-    # decisions use adjusted <= alpha, as statsmodels does
-    assert r.reject == list(rej)
+    # decisions use adjusted p < alpha, the rule of every other test (statsmodels uses
+    # <=, so the two differ only where an adjusted p equals alpha exactly)
+    assert r.reject == [a < 0.05 for a in r.adjusted]
+    assert all(ours == theirs for ours, theirs, a in zip(r.reject, rej, adj, strict=True)
+               if a != 0.05)
+
+
+def test_adjust_pvalues_rejects_below_alpha_not_at_it():
+    r = st.adjust_pvalues([0.0, 0.0, 0.0, 0.0, 0.01], "bonferroni")
+    assert r.adjusted[-1] == pytest.approx(0.05)
+    assert r.reject == [True, True, True, True, False]
 
 
 @settings(max_examples=25, deadline=None)

@@ -116,9 +116,10 @@ def task_fingerprint(
     source_version: str | None = None,
 ) -> str:
     """Combine the parts of a cache key. ``params`` hold canonical JSON of non-secret values."""
-    # JSON framing: no value can forge a separator and pass for two parameters.
-    p = json.dumps(sorted(params), separators=(",", ":"))
-    i = json.dumps(sorted(inputs), separators=(",", ":"))
+    # Length-prefixed framing: no value can forge a separator and pass for two parameters
+    # (cheaper than JSON on the per-task hot path).
+    p = "".join(f"{len(k)}:{k}{len(v)}:{v}" for k, v in sorted(params))
+    i = "".join(f"{len(k)}:{k}{len(v)}:{v}" for k, v in sorted(inputs))
     return _hash(code_fp, options, p, i, map_key or "", source_version or "")
 
 

@@ -72,8 +72,8 @@ def _nats(uid: str) -> Iterator[Broker]:
             await nc.jetstream().publish(subject, body)
         _nats_run(server, pub)
 
-    yield Broker("nats", f"{server}/{subject}?stream={stream}&durable=d&ack_wait=1",
-                 publish_raw, redelivery_wait=1.2)
+    yield Broker("nats", f"{server}/{subject}?stream={stream}&durable=d&ack_wait=2",
+                 publish_raw, redelivery_wait=2.2)
 
     async def delete(nc: Any) -> None:
         try:
@@ -155,6 +155,12 @@ def test_uncommitted_messages_are_redelivered_and_committed_ones_are_not(
     first, commit = drain(broker.url, idle_timeout=IDLE)
     commit.release()  # the load failed: hand the messages back
     again, commit = drain(broker.url, idle_timeout=IDLE)
+    for _ in range(3):  # a message handed back into a pull that expired waits ack_wait
+        if _ids(again) == [1, 2, 3, 4, 5] or not broker.redelivery_wait:
+            break
+        commit.release()
+        time.sleep(broker.redelivery_wait)
+        again, commit = drain(broker.url, idle_timeout=IDLE)
     assert _ids(first) == _ids(again) == [1, 2, 3, 4, 5]
     commit()
     after, commit = drain(broker.url, idle_timeout=IDLE)
@@ -321,3 +327,42 @@ def test_jetstream_durable_consumer_survives_a_server_restart() -> None:
         again, commit = drain(url, idle_timeout=IDLE)
         commit()
         assert again.num_rows == 0
+
+
+def test_a_message_redelivered_within_one_drain_is_taken_once() -> None:
+    """A drain that outlasts ``ack_wait`` (a slow trickle keeps it fetching) sees its first
+    messages delivered again; each stream sequence is taken once, and the commit acks all
+    deliveries so nothing comes back."""
+    require_service("nats")
+    uid = uuid.uuid4().hex[:10]
+    gen = _nats(uid)
+    broker = next(gen)
+    url = broker.url.replace("ack_wait=2", "ack_wait=1")
+    io.write(url, ROWS)
+    stop = False
+
+    def trickle() -> None:  # keeps the drain busy past ack_wait
+        for i in range(6, 14):
+            if stop:
+                return
+            time.sleep(0.2)
+            broker.publish_raw(b'{"id": %d, "name": "t"}' % i)
+
+    import threading
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        table, commit = drain(url, idle_timeout=0.6)
+        commit()
+    finally:
+        stop = True
+        t.join()
+    ids = table.column("id").to_pylist()
+    assert len(ids) == len(set(ids)), ids
+    assert set(ids) >= {1, 2, 3, 4, 5}
+    time.sleep(1.2)
+    after, commit = drain(url, idle_timeout=IDLE)
+    commit()
+    assert set(_ids(after)) <= set(range(6, 14)) - set(ids)
+    list(gen)  # delete the stream

@@ -392,10 +392,22 @@ class _Nats:
             self._loop = None
 
 
+def _buffered(sub: Any) -> list[Any]:
+    """What a JetStream pull subscription holds already delivered (nats-py keeps it for
+    the next fetch; an unsubscribe would drop it)."""
+    queue = getattr(getattr(sub, "_sub", None), "_pending_queue", None)
+    out: list[Any] = []
+    while queue is not None and not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
 class NatsSource(_Nats, DrainSource):
     """A JetStream durable pull consumer (``durable=``, created on first use with
     ``deliver=all|new``, ``ack_wait=`` seconds, unlimited ack-pending); fetched in batches
-    until nothing comes within ``idle_timeout``. ``position`` is the last stream sequence."""
+    until nothing comes within ``idle_timeout``. A message redelivered within one drain
+    (its ``ack_wait`` ran out while the drain was still fetching) is taken once.
+    ``position`` is the last stream sequence."""
 
     def __init__(self, loc: Any):
         DrainSource.__init__(self, loc)
@@ -423,19 +435,33 @@ class NatsSource(_Nats, DrainSource):
         sub = await self.js.pull_subscribe(self.subject, durable=self.durable,
                                            stream=self.stream, config=config)
         out: list[tuple[Any, Any]] = []
+        seen: set[int] = set()
         room = self.max_messages
         wait = max(self.idle_timeout, 0.05)
         while room > 0:
             try:
                 msgs = await sub.fetch(batch=min(room, 1000), timeout=wait)
             except (NatsTimeout, TimeoutError):  # nothing more within idle_timeout
-                break
+                msgs = []
+            if not msgs:
+                # taken off the socket after the fetch gave up (a busy machine): take
+                # them now, or they would wait out ack_wait after the unsubscribe
+                msgs = [m for m in _buffered(sub) if not self.js.is_status_msg(m)]
+                if not msgs:
+                    break
+            fresh = 0
             for m in msgs:
-                self._msgs.append(m)
+                self._msgs.append(m)  # every delivery is acked or handed back
                 seq = m.metadata.sequence.stream
+                if seq in seen:  # redelivered within this drain (ack_wait ran out)
+                    continue
+                seen.add(seq)
+                fresh += 1
                 out.append((seq, m.data))
                 self.position = seq if self.position is None else max(self.position, seq)
-            room -= len(msgs)
+            room -= fresh
+            if not fresh:  # only redeliveries: nothing new is coming
+                break
         await sub.unsubscribe()
         return out
 

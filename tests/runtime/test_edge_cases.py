@@ -198,11 +198,13 @@ def test_cancel_does_not_start_instances_blocked_on_a_pool(project):
         return [1, 2, 3]
 
     @task(map="items", pool="db")
-    def work(items: int):
+    def work(items: int, ctx: datamill.Context = None):  # type: ignore[assignment]
         if not CALLS:
             CALLS.append("interrupt")
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.3)
+            deadline = time.monotonic() + 120  # the driver sees the signal, however busy
+            while not ctx.cancelled() and time.monotonic() < deadline:
+                time.sleep(0.01)
         return items
 
     ex = RecordingExecutor()

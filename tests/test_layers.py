@@ -13,17 +13,18 @@ import datamill
 SRC = Path(datamill.__file__).parent
 
 LIBRARY = {"io", "quality", "transform", "analytics", "ml", "monitor", "stream"}
-BASE = {"errors", "_arrow", "_killpoint", "_secrets"}
+BASE = {"errors", "_arrow", "_killpoint", "_secrets", "_lazy"}
 
 # package -> the datamill packages it may import (itself always allowed).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "_arrow": {"errors"},
     "_killpoint": set(),
+    "_lazy": set(),  # the lazy-export helper of every package __init__
     "_secrets": {"errors"},  # reads env:/file: secrets for the runtime and io
-    "core": {"errors"},
-    "store": {"errors", "core"},
-    "runtime": {"errors", "core", "store", "_killpoint", "_secrets"},
+    "core": {"errors", "_lazy"},
+    "store": {"errors", "_lazy", "core"},
+    "runtime": {"errors", "_lazy", "core", "store", "_killpoint", "_secrets"},
     "io": BASE | {"core", "store"},
     "quality": BASE | {"core", "store"},
     "transform": BASE | {"core", "store", "io", "quality"},

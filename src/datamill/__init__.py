@@ -17,8 +17,9 @@ Tasks are plain functions; a task's parameters that name other tasks are its inp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from datamill._lazy import lazy_exports
 from datamill.core.params import Required, Secret
 from datamill.core.pipeline import Pipeline, PipelineOptions, options
 from datamill.core.task import Context, Skip, Task, Trigger, task
@@ -45,11 +46,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "run": ("datamill.runtime.api", "run"),
-    "run_async": ("datamill.runtime.api", "run_async"),
-    "resume": ("datamill.runtime.api", "resume"),
-    "RunResult": ("datamill.runtime.result", "RunResult"),
-    "load_pipeline": ("datamill.runtime.loader", "load_pipeline"),
+    "run": "datamill.runtime.api",
+    "run_async": "datamill.runtime.api",
+    "resume": "datamill.runtime.api",
+    "RunResult": "datamill.runtime.result",
+    "load_pipeline": "datamill.runtime.loader",
 }
 
 if TYPE_CHECKING:
@@ -58,12 +59,4 @@ if TYPE_CHECKING:
     from datamill.runtime.result import RunResult
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        mod, attr = _LAZY[name]
-        value = getattr(importlib.import_module(mod), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'datamill' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

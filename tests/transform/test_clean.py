@@ -236,7 +236,7 @@ def test_normalize_text(kind):
        st.sampled_from([None, "lower", "upper", "title"]), st.sampled_from(["NFC", "NFKC", None]))
 def test_normalize_text_of_codes_equals_row_by_row(pool, picks, case, form):
     # few distinct values take the per-distinct-value path; it must equal the row-wise one
-    from datamill.transform.clean import _norm
+    from datamill.transform._clean import _norm
 
     values = [pool[i % len(pool)] for i in picks]
     t = pl.DataFrame({"s": values}, schema={"s": pl.String})

@@ -28,7 +28,7 @@ from datamill.transform import (
     TargetEncoder,
     load_transform,
 )
-from datamill.transform.encode import fnv1a_32
+from datamill.transform._encode import fnv1a_32
 
 TRAIN = pl.DataFrame({
     "city": ["paris", "lyon", "paris", "nice", "lyon", "paris", None],

@@ -12,30 +12,33 @@ work is done in Polars or DuckDB, vectorised). Fitted transforms (scalers, encod
     T.load_transform(saved).transform(request)  # identical at serving time
     daily = T.sql("select day, sum(amount) from orders group by day", orders=good)
 
-See docs/transform.md. Submodules are imported on first use, so ``import datamill``
+See docs/transform.md. The implementation modules are private (``_clean.py``, ``_sql.py``...)
+and imported on first use of one of their names, so ``import datamill``
 stays fast.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from datamill._lazy import lazy_exports
 
 _LAZY = {
     # clean
-    "dedupe": "clean", "drop_nulls": "clean", "fill_nulls": "clean", "flag_nulls": "clean",
-    "coerce": "clean", "normalize_text": "clean", "flag_outliers": "clean",
-    "clip_outliers": "clean", "Imputer": "clean", "Clipper": "clean",
+    "dedupe": "._clean", "drop_nulls": "._clean", "fill_nulls": "._clean", "flag_nulls": "._clean",
+    "coerce": "._clean", "normalize_text": "._clean", "flag_outliers": "._clean",
+    "clip_outliers": "._clean", "Imputer": "._clean", "Clipper": "._clean",
     # scale / encode
-    "MinMaxScaler": "scale", "StandardScaler": "scale", "RobustScaler": "scale",
-    "OneHotEncoder": "encode", "OrdinalEncoder": "encode", "TargetEncoder": "encode",
-    "HashingEncoder": "encode",
+    "MinMaxScaler": "._scale", "StandardScaler": "._scale", "RobustScaler": "._scale",
+    "OneHotEncoder": "._encode", "OrdinalEncoder": "._encode", "TargetEncoder": "._encode",
+    "HashingEncoder": "._encode",
     # features / joins / text / sql
-    "date_features": "features", "lag": "features", "rolling": "features",
-    "aggregate": "features",
-    "join": "join", "lookup": "join", "asof_join": "join",
-    "clean_text": "text", "tokenize": "text",
-    "sql": "sql", "sql_task": "sql", "referenced_tables": "sql",
-    "Fitted": "_frame", "load_transform": "_frame",
+    "date_features": "._features", "lag": "._features", "rolling": "._features",
+    "aggregate": "._features",
+    "join": "._join", "lookup": "._join", "asof_join": "._join",
+    "clean_text": "._text", "tokenize": "._text",
+    "sql": "._sql", "sql_task": "._sql", "referenced_tables": "._sql",
+    "Fitted": "._frame", "load_transform": "._frame",
 }
 
 __all__ = [
@@ -73,8 +76,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from datamill.transform._frame import Fitted, load_transform
-    from datamill.transform.clean import (
+    from datamill.transform._clean import (
         Clipper,
         Imputer,
         clip_outliers,
@@ -86,30 +88,18 @@ if TYPE_CHECKING:
         flag_outliers,
         normalize_text,
     )
-    from datamill.transform.encode import (
+    from datamill.transform._encode import (
         HashingEncoder,
         OneHotEncoder,
         OrdinalEncoder,
         TargetEncoder,
     )
-    from datamill.transform.features import aggregate, date_features, lag, rolling
-    from datamill.transform.join import asof_join, join, lookup
-    from datamill.transform.scale import MinMaxScaler, RobustScaler, StandardScaler
-    from datamill.transform.sql import referenced_tables, sql, sql_task
-    from datamill.transform.text import clean_text, tokenize
+    from datamill.transform._features import aggregate, date_features, lag, rolling
+    from datamill.transform._frame import Fitted, load_transform
+    from datamill.transform._join import asof_join, join, lookup
+    from datamill.transform._scale import MinMaxScaler, RobustScaler, StandardScaler
+    from datamill.transform._sql import referenced_tables, sql, sql_task
+    from datamill.transform._text import clean_text, tokenize
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'datamill.transform' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(f"datamill.transform.{mod}")
-    # Bind every public name of that module now: importing ``datamill.transform.sql``
-    # (or ``.join``) sets the package attribute of that name to the submodule, which must
-    # not shadow the function of the same name.
-    for n, m in _LAZY.items():
-        if m == mod:
-            globals()[n] = getattr(module, n)
-    return globals()[name]
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -200,9 +200,9 @@ class Fitted:
 
 def load_transform(saved: dict[str, Any] | str) -> Any:
     """Load any fitted transform saved with ``to_dict()`` or ``to_json()``."""
-    import datamill.transform.clean  # noqa: F401 - registers Imputer and Clipper
-    import datamill.transform.encode  # noqa: F401 - registers the encoders
-    import datamill.transform.scale  # noqa: F401 - registers the scalers
+    import datamill.transform._clean  # noqa: F401 - registers Imputer and Clipper
+    import datamill.transform._encode  # noqa: F401 - registers the encoders
+    import datamill.transform._scale  # noqa: F401 - registers the scalers
 
     d = json.loads(saved) if isinstance(saved, str) else saved
     return Fitted.from_dict(d)

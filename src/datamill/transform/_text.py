@@ -13,8 +13,8 @@ from typing import Any
 import polars as pl
 
 from datamill.errors import UsageError
+from datamill.transform._clean import NORMAL_FORMS
 from datamill.transform._frame import as_list, back, check_columns, not_reserved, to_polars
-from datamill.transform.clean import NORMAL_FORMS
 
 #: A short English stopword list (articles, pronouns, auxiliaries, prepositions, conjunctions).
 ENGLISH_STOPWORDS = frozenset("""

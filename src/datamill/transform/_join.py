@@ -134,22 +134,4 @@ def asof_join(left: Any, right: Any, on: str, *, by: str | list[str] | None = No
     return back(out.sort(_ROW).drop(_ROW), kind)
 
 
-def _callable_module() -> None:
-    """Make this module callable as ``join()``.
-
-    ``import datamill.transform.join`` binds the package attribute ``join`` to this module,
-    shadowing the function ``datamill.transform.join``; calling the module keeps working.
-    """
-    import sys
-    import types
-
-    class _Module(types.ModuleType):
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            return join(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _Module
-
-
-_callable_module()
-
 __all__ = ["HOWS", "asof_join", "join", "lookup"]

@@ -136,7 +136,7 @@ class SqlQuery:
         self.query, self.tables, self.output = query, dict(tables), output
         self.__name__ = self.__qualname__ = name
         self.__doc__ = doc
-        self.__module__ = "datamill.transform.sql"
+        self.__module__ = "datamill.transform"
         self.digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
         self.__signature__ = inspect.Signature(
             [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in self.tables])
@@ -214,23 +214,5 @@ def _read(path_or_query: str | Path) -> tuple[str, str | None, str]:
             break
     return text, default, doc
 
-
-def _callable_module() -> None:
-    """Make this module callable as ``sql()``.
-
-    ``import datamill.transform.sql`` binds the package attribute ``sql`` to this module,
-    shadowing the function ``datamill.transform.sql``; calling the module keeps working.
-    """
-    import sys
-    import types
-
-    class _Module(types.ModuleType):
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            return sql(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _Module
-
-
-_callable_module()
 
 __all__ = ["SqlQuery", "referenced_tables", "sql", "sql_task"]

@@ -158,3 +158,21 @@ def test_etl_example(tmp_path):
     copied = cli("copy", "warehouse#orders", "out/orders_export.csv")
     assert copied["state"] == "succeeded" and copied["rows_written"] == len(wh)
     assert len(pd.read_csv(proj / "out" / "orders_export.csv")) == len(wh)
+
+
+def test_ml_example(tmp_path):
+    proj = tmp_path / "ml"
+    shutil.copytree(EXAMPLES / "ml", proj, ignore=shutil.ignore_patterns(".datamill"))
+    r = subprocess.run([sys.executable, "-m", "datamill.cli", "run", "churn.py", "--json"],
+                       cwd=proj, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["state"] == "succeeded"
+    from datamill.store.runstore import RunStore
+
+    store = RunStore.open(project_root=proj)
+    metrics = {(m.task_key, m.name): m.value for m in store.metrics(out["run_id"])}
+    store.close()
+    # the gate held (the task would have failed otherwise) and was recorded with the run
+    assert metrics[("model", "roc_auc")] >= 0.75
+    assert metrics[("forecast_check", "rmse")] > 0

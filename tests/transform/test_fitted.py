@@ -195,3 +195,23 @@ def test_load_transform_rejects_unknown_types():
         load_transform({"type": "bogus", "params": {}, "state": {}})
     with pytest.raises(UsageError, match="not a saved standard_scaler"):
         StandardScaler.from_dict(OrdinalEncoder("city").fit(TRAIN).to_dict())
+
+
+def test_a_row_slice_keeps_its_index_and_the_columns_of_fit_time() -> None:
+    """scikit-learn hands a Pipeline step row slices (a fold) whose index is not 0..n-1: the
+    unnamed index is not data, so fit and transform see the same columns, and the output
+    carries the slice's row labels."""
+    import numpy as np
+    import pandas as pd
+
+    from datamill import transform as T
+
+    df = pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0, 5.0], "c": list("xyxyz")})
+    enc = T.OneHotEncoder(["c"]).fit(df.iloc[[0, 2, 3]])
+    out = enc.transform(df.iloc[[1, 4]])
+    assert list(out.index) == [1, 4]
+    assert list(out.columns) == list(enc.transform(df).columns)
+    imp = T.Imputer(["a"], strategy="median").fit(df.iloc[2:])
+    assert imp.transform(df.iloc[[1]])["a"].tolist() == [4.0]
+    named = df.rename_axis("row")  # a named index is data: kept as a column
+    assert "row" in T.Imputer(["a"]).fit(named).transform(named).columns

@@ -154,8 +154,10 @@ class Fitted:
     def fitted(self) -> bool:
         return self.state is not None
 
-    def fit(self, table: Any) -> Fitted:
-        df, _ = to_polars(table)
+    def fit(self, table: Any, y: Any = None) -> Fitted:
+        """Learn from ``table`` (``y`` is accepted and ignored, as a scikit-learn
+        ``Pipeline`` step)."""
+        df, _ = to_polars(_unnamed_index_dropped(table)[0])
         self._fit(df)
         return self
 
@@ -163,11 +165,35 @@ class Fitted:
         if self.state is None:
             raise UsageError(f"{type(self).__name__} is not fitted; call fit(train) first "
                              "(or load a fitted one with from_dict)")
+        table, index = _unnamed_index_dropped(table)
         df, kind = to_polars(table)
-        return back(self._transform(df), kind)
+        out = back(self._transform(df), kind)
+        if index is not None:  # rows are kept one for one: give them their labels back
+            out.index = index
+        return out
 
-    def fit_transform(self, table: Any) -> Any:
+    def fit_transform(self, table: Any, y: Any = None) -> Any:
         return self.fit(table).transform(table)
+
+    # scikit-learn's estimator protocol, so a fitted transform is a Pipeline step that
+    # cross-validation can clone
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return self._params()
+
+    def set_params(self, **params: Any) -> Fitted:
+        self.__init__(**{**self._params(), **params})  # type: ignore[misc]
+        return self
+
+    def __sklearn_clone__(self) -> Fitted:
+        return type(self)(**self._params())
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        tags = Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags())
+        tags.input_tags.allow_nan = True  # nulls pass through or are filled
+        return tags
 
     def to_dict(self) -> dict[str, Any]:
         if self.state is None:
@@ -196,6 +222,23 @@ class Fitted:
     def __repr__(self) -> str:
         p = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({p}){'' if self.fitted else ' [not fitted]'}"
+
+
+def _unnamed_index_dropped(table: Any) -> tuple[Any, Any]:
+    """A pandas table without its unnamed, non-default index (a slice of rows, as a
+    scikit-learn fold hands over) and that index, so fitted transforms see the same
+    columns at fit and transform time; a named index is data and stays a column."""
+    import sys
+
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(table, pd.DataFrame) or table.index.name is not None \
+            or isinstance(table.index, pd.RangeIndex) and table.index.start == 0 \
+            and table.index.step == 1:
+        return table, None
+    index = table.index
+    if isinstance(index, pd.MultiIndex) and any(n is not None for n in index.names):
+        return table, None
+    return table.reset_index(drop=True), index
 
 
 def load_transform(saved: dict[str, Any] | str) -> Any:

@@ -1,0 +1,54 @@
+"""Machine learning: train, tune and evaluate models as tasks or in a notebook.
+
+    from datamill import ml
+    result = ml.train(HistGradientBoostingClassifier(), features, target="churned",
+                      split="stratified:5", require={"roc_auc": ">= 0.8"})
+    result.metrics, result.baseline, result.model
+
+Any scikit-learn-compatible estimator (scikit-learn ``Pipeline``s with datamill's fitted
+transforms inside, LightGBM and XGBoost through their scikit-learn APIs); tables as pandas,
+Polars or Arrow. Splits: :class:`Holdout`, :class:`KFold` / :func:`StratifiedKFold`,
+:class:`GroupKFold`, :class:`TimeSplit` (no leakage), all seeded. See docs/ml.md.
+Needs the ``ml`` extra: ``pip install 'datamill[ml]'``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from datamill._lazy import lazy_exports
+
+_LAZY = {
+    "train": "._train", "TrainResult": "._train", "TrainingError": "._train",
+    "Holdout": "._split", "KFold": "._split", "StratifiedKFold": "._split",
+    "GroupKFold": "._split", "TimeSplit": "._split", "parse_split": "._split",
+    "GateFailed": "._metrics", "check_gate": "._metrics",
+}
+
+__all__ = [
+    "GateFailed",
+    "GroupKFold",
+    "Holdout",
+    "KFold",
+    "StratifiedKFold",
+    "TimeSplit",
+    "TrainResult",
+    "TrainingError",
+    "check_gate",
+    "parse_split",
+    "train",
+]
+
+if TYPE_CHECKING:
+    from datamill.ml._metrics import GateFailed, check_gate
+    from datamill.ml._split import (
+        GroupKFold,
+        Holdout,
+        KFold,
+        StratifiedKFold,
+        TimeSplit,
+        parse_split,
+    )
+    from datamill.ml._train import TrainingError, TrainResult, train
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

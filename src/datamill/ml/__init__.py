@@ -23,9 +23,11 @@ _LAZY = {
     "Holdout": "._split", "KFold": "._split", "StratifiedKFold": "._split",
     "GroupKFold": "._split", "TimeSplit": "._split", "parse_split": "._split",
     "GateFailed": "._metrics", "check_gate": "._metrics",
+    "evaluate": "._evaluate", "Evaluation": "._evaluate",
 }
 
 __all__ = [
+    "Evaluation",
     "GateFailed",
     "GroupKFold",
     "Holdout",
@@ -35,11 +37,13 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "check_gate",
+    "evaluate",
     "parse_split",
     "train",
 ]
 
 if TYPE_CHECKING:
+    from datamill.ml._evaluate import Evaluation, evaluate
     from datamill.ml._metrics import GateFailed, check_gate
     from datamill.ml._split import (
         GroupKFold,

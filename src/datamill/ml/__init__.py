@@ -24,27 +24,46 @@ _LAZY = {
     "GroupKFold": "._split", "TimeSplit": "._split", "parse_split": "._split",
     "GateFailed": "._metrics", "check_gate": "._metrics",
     "evaluate": "._evaluate", "Evaluation": "._evaluate",
+    "save_model": "._persist", "load_model": "._persist", "verify_model": "._persist",
+    "model_checksum": "._persist", "register_flavour": "._persist", "Flavour": "._persist",
+    "ModelIntegrityError": "._persist",
 }
 
 __all__ = [
     "Evaluation",
+    "Flavour",
     "GateFailed",
     "GroupKFold",
     "Holdout",
     "KFold",
+    "ModelIntegrityError",
     "StratifiedKFold",
     "TimeSplit",
     "TrainResult",
     "TrainingError",
     "check_gate",
     "evaluate",
+    "load_model",
+    "model_checksum",
     "parse_split",
+    "register_flavour",
+    "save_model",
     "train",
+    "verify_model",
 ]
 
 if TYPE_CHECKING:
     from datamill.ml._evaluate import Evaluation, evaluate
     from datamill.ml._metrics import GateFailed, check_gate
+    from datamill.ml._persist import (
+        Flavour,
+        ModelIntegrityError,
+        load_model,
+        model_checksum,
+        register_flavour,
+        save_model,
+        verify_model,
+    )
     from datamill.ml._split import (
         GroupKFold,
         Holdout,

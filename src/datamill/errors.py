@@ -102,6 +102,7 @@ EXTRAS: dict[str, str] = {
     "distributed": "dask",
     "polars": "polars",
     "sklearn": "ml",
+    "optuna": "ml",
     "skops": "ml",
     "lightgbm": "ml",
     "xgboost": "ml",

@@ -27,6 +27,7 @@ _LAZY = {
     "save_model": "._persist", "load_model": "._persist", "verify_model": "._persist",
     "model_checksum": "._persist", "register_flavour": "._persist", "Flavour": "._persist",
     "ModelIntegrityError": "._persist",
+    "tune": "._tune", "TuneResult": "._tune",
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "TimeSplit",
     "TrainResult",
     "TrainingError",
+    "TuneResult",
     "check_gate",
     "evaluate",
     "load_model",
@@ -49,6 +51,7 @@ __all__ = [
     "register_flavour",
     "save_model",
     "train",
+    "tune",
     "verify_model",
 ]
 
@@ -73,5 +76,6 @@ if TYPE_CHECKING:
         parse_split,
     )
     from datamill.ml._train import TrainingError, TrainResult, train
+    from datamill.ml._tune import TuneResult, tune
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

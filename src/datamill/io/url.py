@@ -15,7 +15,7 @@ Passwords in URLs are never shown: ``Location.display`` redacts them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -98,3 +98,10 @@ def parse_url(url: str | Path, **options: Any) -> Location:
     opts = dict(parse_qsl(query))
     opts.update({k: v for k, v in options.items() if v is not None})
     return Location(text, scheme, scheme, base, None, None, opts)
+
+
+def with_options(loc: Location, **options: Any) -> Location:
+    """``loc`` with ``options`` added to its own (they win; None means "not given"), as
+    ``parse_url(loc.raw, **options)`` would give, without parsing the URL again."""
+    extra = {k: v for k, v in options.items() if v is not None}
+    return replace(loc, options={**loc.options, **extra}) if extra else loc

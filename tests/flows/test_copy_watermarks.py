@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datamill.io import watermark as wm
-from datamill.io.copy import copy
+from datamill.flows.copy import copy
 
 UTC = dt.UTC
 # (name, arrow type, sqlite declared type, values in order; the last two arrive later)

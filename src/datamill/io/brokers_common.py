@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from datamill.errors import UsageError
+from datamill.io import url as url_opts
 
 
 @dataclass
@@ -58,25 +59,16 @@ def split_url(loc: Any) -> Parts:
 
 
 def opt_float(opts: dict[str, Any], name: str, default: float | None) -> float | None:
-    value = opts.get(name, default)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"option {name}={value!r} must be a number") from None
+    """The option ``name`` of ``opts`` as a number (the one parser of ``io.url``)."""
+    return url_opts.opt_float(opts.get(name), default, name=name)
 
 
 def opt_int(opts: dict[str, Any], name: str, default: int | None) -> int | None:
-    value = opt_float(opts, name, default)
-    return None if value is None else int(value)
+    return url_opts.opt_int(opts.get(name), default, name=name)
 
 
 def opt_bool(opts: dict[str, Any], name: str, default: bool) -> bool:
-    value = opts.get(name, default)
-    if isinstance(value, bool):
-        return value
-    return str(value).lower() in ("1", "true", "yes", "on")
+    return url_opts.opt_bool(opts.get(name), default, name=name)
 
 
 def opt_list(opts: dict[str, Any], name: str) -> list[str]:

@@ -32,7 +32,7 @@ from typing import Any
 from datamill.errors import UsageError
 from datamill.io.base import WriteReport
 from datamill.io.formats import FORMATS, WRITE_EXTENSIONS, format_of_name, split_compression
-from datamill.io.url import Location, parse_url
+from datamill.io.url import Location, opt_bool, parse_url
 
 log = logging.getLogger("datamill.io.files")
 
@@ -43,18 +43,6 @@ _LOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 # ----------------------------------------------------------------------------- options
-
-
-def opt_bool(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y")
-    return bool(value)
-
-
-def opt_int(value: Any, default: int | None = None) -> int | None:
-    return default if value is None or value == "" else int(value)
 
 
 # ----------------------------------------------------------------------------- storage

@@ -20,12 +20,10 @@ import gc
 import http.client
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import (
     parse_qsl,
@@ -37,12 +35,13 @@ from urllib.parse import (
     urlunsplit,
 )
 
+from datamill._secrets import from_options
 from datamill.errors import DatamillError, UsageError
 from datamill.io.http_limits import BodyTooLarge, Deadline, Limits, read_body, remaining
 from datamill.io.http_paging import LoopGuard, Paginator, Request, get_path
 from datamill.io.http_paging import flatten as _flatten
 from datamill.io.http_paging import with_query as _with_query
-from datamill.io.url import Location, redact_url
+from datamill.io.url import Location, opt_bool, opt_float, opt_int, redact_url
 
 log = logging.getLogger("datamill.io.http")
 
@@ -98,23 +97,6 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _bool(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y")
-    return bool(value)
-
-
-def _num(value: Any, default: float | None, kind: type = float) -> Any:
-    if value is None or value == "":
-        return default
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"expected a number, not {value!r}") from None
-
-
 def _mapping(value: Any, name: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -129,21 +111,9 @@ def _mapping(value: Any, name: str) -> dict[str, Any]:
 
 
 def _secret(opts: dict[str, Any], name: str) -> str | None:
-    """A secret given directly (``token``), from an env variable (``token_env``) or a file."""
-    env, file = opts.get(f"{name}_env"), opts.get(f"{name}_file")
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise UsageError(f"the HTTP source needs the environment variable {env} ({name}); "
-                             f"set it or use {name}_file=")
-        return value
-    if file:
-        try:
-            return Path(file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read {name}_file {file} ({exc.strerror})") from None
-    value = opts.get(name)
-    return None if value in (None, "") else str(value)
+    """A secret given directly (``token``), from an env variable (``token_env``) or a file
+    (``token_file``): read by the one secret reader, ``datamill._secrets``."""
+    return from_options(opts, name, "the HTTP source")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -432,31 +402,35 @@ class HttpSource:
             params[str(o["incremental_param"])] = o["since"]
         self.params = params
         self.records_path = o.get("records_path") or None
-        self.flatten = _bool(o.get("flatten"))
+        def num(name: str, default: float | None) -> float | None:
+            return opt_float(o.get(name), default, name=name)
+
+        def whole(name: str, default: int | None) -> int | None:
+            return opt_int(o.get(name), default, name=name)
+
+        self.flatten = opt_bool(o.get("flatten"), name="flatten")
         self.watermark_field = o.get("watermark_field") or None
         self.since = o.get("since")
-        self.max_pages = _num(o.get("max_pages"), None, int)
-        self.batch_size = _num(o.get("batch_size"), None, int)
+        self.max_pages = whole("max_pages", None)
+        self.batch_size = whole("batch_size", None)
         self.schema_override = _schema(o.get("schema"))
         style = str(o.get("pagination") or "auto").lower()
         page_opts = {k: o.get(k) for k in ("page_param", "page_size_param", "offset_param",
                                             "total_path", "cursor_path", "cursor_param")}
-        page_opts.update(page_size=_num(o.get("page_size"), None, int),
-                         start_page=_num(o.get("start_page"), 1, int),
-                         start_offset=_num(o.get("start_offset"), 0, int))
+        page_opts.update(page_size=whole("page_size", None), start_page=whole("start_page", 1),
+                         start_offset=whole("start_offset", 0))
         self._paging = (style, page_opts)
         Paginator(style, url, params, page_opts)  # validate now, not at the first read
         self._secret_headers = {k for k in headers if k == "Authorization"
                                 or k == str(o.get("api_key_header") or "X-API-Key")}
         self._client_args = dict(
-            headers=headers, timeout=_num(o.get("timeout"), 30.0),
-            rate_limit=_num(o.get("rate_limit"), None), max_retries=_num(o.get("max_retries"), 5, int),
-            backoff=_num(o.get("backoff"), 0.5), max_backoff=_num(o.get("max_backoff"), 30.0),
-            max_retry_after=_num(o.get("max_retry_after"), 300.0),
-            compress=_bool(o.get("compress"), True), redact=self.redact, auth_hint=hint,
-            limits=Limits(_num(o.get("deadline"), 300.0), _num(o.get("page_deadline"), 900.0),
-                          _num(o.get("max_body_bytes"), 256 << 20, int),
-                          _num(o.get("max_ratio"), 200.0)))
+            headers=headers, timeout=num("timeout", 30.0), rate_limit=num("rate_limit", None),
+            max_retries=whole("max_retries", 5), backoff=num("backoff", 0.5),
+            max_backoff=num("max_backoff", 30.0), max_retry_after=num("max_retry_after", 300.0),
+            compress=opt_bool(o.get("compress"), True, name="compress"), redact=self.redact,
+            auth_hint=hint,
+            limits=Limits(num("deadline", 300.0), num("page_deadline", 900.0),
+                          whole("max_body_bytes", 256 << 20), num("max_ratio", 200.0)))
         self.page_count = 0
         self.records = 0
         self.requests = 0

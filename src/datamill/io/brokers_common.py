@@ -211,6 +211,13 @@ class DrainSource:
         self.closed = False
         self._messages: list[tuple[Any, Any]] | None = None
 
+    def required(self, name: str, why: str) -> str:
+        """The option ``name``, which this broker cannot drain without (``why``)."""
+        value = self.options.get(name)
+        if not value:
+            raise UsageError(f"{self.location.display}: add ?{name}=NAME: {why}")
+        return str(value)
+
     def schema(self) -> Any | None:
         return None
 

@@ -79,10 +79,7 @@ class MqttSource(_Mqtt, DrainSource):
     def __init__(self, loc: Any):
         DrainSource.__init__(self, loc)
         _Mqtt.__init__(self, loc)
-        self.client_id = self.options.get("client_id")
-        if not self.client_id:
-            raise UsageError(f"{loc.display}: add ?client_id=NAME: the broker keeps messages "
-                             "for a persistent session by client id")
+        self.client_id = self.required("client_id", "the broker keeps messages for a persistent session by client id")
         self._inbox = _MqttInbox()
 
     def _receive(self) -> list[tuple[Any, Any]]:

@@ -124,10 +124,7 @@ class NatsSource(_Nats, DrainSource):
     def __init__(self, loc: Any):
         DrainSource.__init__(self, loc)
         _Nats.__init__(self, loc)
-        self.durable = self.options.get("durable")
-        if not self.durable:
-            raise UsageError(f"{loc.display}: add ?durable=NAME: a durable consumer keeps the "
-                             "position between runs")
+        self.durable = self.required("durable", "a durable consumer keeps the position between runs")
         self.ack_wait = opt_float(self.options, "ack_wait", 30.0)
         self._msgs: list[Any] = []
 

@@ -7,6 +7,7 @@ import sqlite3
 
 import pyarrow.csv as pacsv
 
+import datamill
 import datamill.io.api as io_api
 import datamill.store.project as project_mod
 from datamill.flows.copy import copy
@@ -40,3 +41,14 @@ def test_copy_reads_the_project_once_and_parses_each_url_once(project, monkeypat
     assert len(finds) == 1  # datamill.toml read once, at the top
     assert sorted(map(str, parses)) == sorted([f"sqlite:///{db}#orders", "out/orders.csv"])
     assert pacsv.read_csv(project / "out" / "orders.csv").num_rows == 50
+
+
+def test_the_run_context_names_the_quarantine_root(project):
+    """Quarantine is a service of the run context (``ctx.quarantine_root()``), not code
+    reaching into the run's artifact store."""
+    @datamill.task
+    def where(ctx: datamill.Context) -> str | None:
+        return ctx.quarantine_root()
+
+    result = datamill.run([where], handle_signals=False)
+    assert result.ok and result["where"] == str((project / ".datamill" / "artifacts").resolve())

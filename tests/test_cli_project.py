@@ -84,3 +84,31 @@ def test_contract_named_connection_from_another_folder(elsewhere):
     draft = json.loads(r.stdout)
     assert draft["name"] == "orders"
     assert "id" in json.dumps(draft["columns"] if "columns" in draft else draft)
+
+
+CONTRACT = """
+name: orders
+columns:
+  id: {type: int, nullable: false}
+  variant: {type: string, allowed: [a]}
+max_bad_share: 0.9
+drift: ignore
+"""
+
+
+def test_contract_check_copy_with_contract_and_quarantine_from_another_folder(elsewhere):
+    """A copy's quarantine goes to the project's artifact store (the run context's
+    quarantine root), and ``quarantine`` finds it there, from any folder."""
+    proj, cwd = elsewhere
+    (cwd / "orders.yaml").write_text(CONTRACT)
+    r = dm(proj, cwd, "contract", "check", "shop#orders", "orders.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["bad_rows"] == 200
+    r = dm(proj, cwd, "copy", "shop#orders", "good.csv", "--contract", "orders.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["rows_written"] == 200 and out["rows_quarantined"] == 200
+    assert out["quarantine"].startswith(str(proj / ".datamill"))
+    r = dm(proj, cwd, "quarantine", "--json", "-n", "500")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"] == 200

@@ -327,7 +327,7 @@ def copy_cmd(obj: dict[str, Any], locations: tuple[str, ...], contract: str | No
     """Copy SOURCE (one or more, read in order) to DEST: files (CSV, JSON, Parquet, Delta,
     TFRecord; local or s3://) and database tables (URL#schema.table), validated, recorded
     as a run. Quote globs ('data/*.csv') so the shell does not expand them."""
-    from datamill.io.copy import copy as run_copy
+    from datamill.flows.copy import copy as run_copy
 
     if len(locations) < 2:
         raise UsageError("copy needs a SOURCE and a DEST: datamill copy SOURCE... DEST")

@@ -277,7 +277,7 @@ def _python_strict(text: str, kind: str) -> tuple[bool, Any]:
 @given(values=st.lists(st.one_of(st.none(), _PIECES.map(
     lambda p: f"{p[0]}-{p[1]}-{p[2]}{p[3]}{p[4]}:{p[5]}{p[6]}")), max_size=30))
 def test_strict_iso_fast_path_and_fallback_agree(kind, values):
-    import datamill.quality.contract as cm
+    import datamill.quality.coercion as cm
 
     if kind == "date":
         values = [v[:10] if v else v for v in values]

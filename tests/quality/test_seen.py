@@ -71,7 +71,7 @@ def test_a_key_that_changes_type_between_batches_is_refused():
 def test_duplicates_are_later_repeats_of_a_non_null_key(rows, kind):
     # the sort path (integers, timestamps) and the hash path (text, composite) against a
     # plain Python reference: a row repeats when its whole key is non-null and seen before
-    from datamill.quality.contract import _duplicates
+    from datamill.quality.checks import _duplicates
 
     a = [r[0] for r in rows]
     if kind == "timestamp":

@@ -8,7 +8,12 @@
 A URL names the connector (see ``docs/io.md`` for the grammar): a path or ``file://`` /
 ``s3://`` URL is a file or lake location; a SQLAlchemy-style database URL followed by
 ``#table`` (or ``#schema.table``) is a table. Each family lives in its own module
-(``files.py``, ``sql.py``) and is found by URL scheme; the heavy libraries load on use.
+(``files.py``, ``sql.py``, ``http.py``, ``cache.py``, ``brokers.py``) and is found by URL
+scheme (``registry.py``); the heavy libraries load on use. ``url.py`` is the grammar and
+the one parser of option values, ``connections.py`` the named connections of
+``datamill.toml``. A location parsed once (a ``Location``) and the project's connections
+(``connections=``) are taken as given, so callers above (``datamill.flows``, the command
+line) read the project and parse each URL once; ``datamill copy`` lives in ``flows``.
 """
 
 from __future__ import annotations

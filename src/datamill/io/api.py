@@ -1,7 +1,9 @@
 """``read``, ``read_batches`` and ``write``: the one call shape of every connector.
 
 Inside a task, pass ``ctx=`` (the run context) and the read or write is recorded as
-lineage (dataset identity, schema, rows) of the running task.
+lineage (dataset identity, schema, rows) of the running task. A location is a URL (or a
+named connection) or a ``Location`` parsed once by the caller; ``connections=`` (or
+``project=``) gives the project's named connections, read once at the top.
 """
 
 from __future__ import annotations
@@ -11,36 +13,46 @@ from typing import Any
 
 from datamill.errors import UsageError
 from datamill.io.base import MODES, FrameBatches, WriteReport, whole_batches
+from datamill.io.connections import connections as project_connections
+from datamill.io.connections import lookup
 from datamill.io.registry import connector_for
+from datamill.io.url import Location, with_options
 from datamill.io.url import parse_url as _parse
 
 #: Recorded with every write inside a task: rows written, labelled with dataset and mode.
 WRITE_METRIC = "dataset_rows_written"
 
 
-def parse_url(url: str, project: Any = None, **options: Any) -> Any:
-    """Parse a location, resolving a named connection of the project first."""
-    from datamill.io.connections import resolve
-
+def parse_url(url: str | Location, project: Any = None, *,
+              connections: dict[str, dict[str, Any]] | None = None, **options: Any) -> Location:
+    """Parse a location, resolving a named connection first. An already-parsed
+    ``Location`` is taken as it is (``options`` added to its own), so a caller that parsed
+    once never parses again. ``connections``: the project's connections, read once by the
+    caller (``io.connections.connections(project.config)``); else those of ``project``;
+    else those of the ``datamill.toml`` around the current folder."""
+    if isinstance(url, Location):
+        return with_options(url, **options)
     text = str(url)
     if "://" not in text.split("#")[0]:
-        if project is None:
-            from datamill.runtime.project import find_project
+        if connections is None:
+            if project is None:
+                from datamill.store.project import find_project
 
-            project = find_project()
-        text, conn_opts = resolve(text, project.config)
+                project = find_project()
+            connections = project_connections(project.config)
+        text, conn_opts = lookup(text, connections)
         options = {**conn_opts, **options}
     return _parse(text, **options)
 
 
-def open_source(url: str, **options: Any) -> tuple[Any, Any]:
+def open_source(url: str | Location, **options: Any) -> tuple[Location, Any]:
     """The parsed location and its connector's source (for callers that need the source
     itself, e.g. to acknowledge broker messages after a load)."""
     loc = parse_url(url, **options)
     return loc, connector_for(loc).open_source(loc)
 
 
-def read_batches(url: str, *, columns: list[str] | None = None, batch_size: int = 100_000,
+def read_batches(url: str | Location, *, columns: list[str] | None = None, batch_size: int = 100_000,
                  ctx: Any = None, **options: Any) -> Iterator[Any]:
     """Stream ``pyarrow.RecordBatch``es from a location."""
     loc, src = open_source(url, **options)
@@ -54,7 +66,7 @@ def read_batches(url: str, *, columns: list[str] | None = None, batch_size: int 
         ctx.record_input(loc.dataset, schema=_schema_json(schema), rows=rows)
 
 
-def read(url: str, *, columns: list[str] | None = None, ctx: Any = None, **options: Any) -> Any:
+def read(url: str | Location, *, columns: list[str] | None = None, ctx: Any = None, **options: Any) -> Any:
     """Read a whole location into a ``pyarrow.Table``."""
     import pyarrow as pa
 
@@ -70,7 +82,7 @@ def read(url: str, *, columns: list[str] | None = None, ctx: Any = None, **optio
     return table
 
 
-def write(url: str, data: Any, *, mode: str = "append", key: list[str] | str | None = None,
+def write(url: str | Location, data: Any, *, mode: str = "append", key: list[str] | str | None = None,
           load_id: str | None = None, ctx: Any = None, **options: Any) -> WriteReport:
     """Write a table (pandas, Polars, Arrow, or an iterable of record batches) to a location,
     all or nothing. ``mode``: append, replace, or merge on ``key`` columns."""

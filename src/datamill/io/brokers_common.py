@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from datamill.errors import UsageError
+from datamill.io import url as url_opts
 
 
 @dataclass
@@ -58,25 +59,16 @@ def split_url(loc: Any) -> Parts:
 
 
 def opt_float(opts: dict[str, Any], name: str, default: float | None) -> float | None:
-    value = opts.get(name, default)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"option {name}={value!r} must be a number") from None
+    """The option ``name`` of ``opts`` as a number (the one parser of ``io.url``)."""
+    return url_opts.opt_float(opts.get(name), default, name=name)
 
 
 def opt_int(opts: dict[str, Any], name: str, default: int | None) -> int | None:
-    value = opt_float(opts, name, default)
-    return None if value is None else int(value)
+    return url_opts.opt_int(opts.get(name), default, name=name)
 
 
 def opt_bool(opts: dict[str, Any], name: str, default: bool) -> bool:
-    value = opts.get(name, default)
-    if isinstance(value, bool):
-        return value
-    return str(value).lower() in ("1", "true", "yes", "on")
+    return url_opts.opt_bool(opts.get(name), default, name=name)
 
 
 def opt_list(opts: dict[str, Any], name: str) -> list[str]:
@@ -190,3 +182,103 @@ def cast_like(batches: list[Any]) -> list[Any]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         rows = [r for b in batches for r in b.to_pylist()]
         return [rows_to_batch(rows)]
+
+
+DEFAULT_MAX_MESSAGES = 100_000
+DEFAULT_IDLE_TIMEOUT = 1.0
+
+
+# ------------------------------------------------------------------------- the contract
+
+class DrainSource:
+    """What every broker source does: receive once, decode, yield batches, commit or release.
+
+    Subclasses implement ``_receive() -> list[(id, payload)]`` (payload: bytes, or a dict
+    for brokers whose messages are field maps), ``_ack()`` and ``_release()``.
+    """
+
+    position: Any = None  # the replayable position after the last delivered message
+
+    def __init__(self, loc: Any):
+        self.location = loc
+        self.parts = split_url(loc)
+        self.options = self.parts.options
+        self.max_messages = opt_int(self.options, "max_messages", DEFAULT_MAX_MESSAGES) or 1
+        self.idle_timeout = opt_float(self.options, "idle_timeout", DEFAULT_IDLE_TIMEOUT) or 0.0
+        self.rejected: list[Rejected] = []
+        self.delivered = 0
+        self.committed = False
+        self.closed = False
+        self._messages: list[tuple[Any, Any]] | None = None
+
+    def required(self, name: str, why: str) -> str:
+        """The option ``name``, which this broker cannot drain without (``why``)."""
+        value = self.options.get(name)
+        if not value:
+            raise UsageError(f"{self.location.display}: add ?{name}=NAME: {why}")
+        return str(value)
+
+    def schema(self) -> Any | None:
+        return None
+
+    def messages(self) -> list[tuple[Any, Any]]:
+        """The drained ``(id, payload)`` pairs (received on first use)."""
+        if self._messages is None:
+            self._messages = self._receive()
+            self.delivered = len(self._messages)
+        return self._messages
+
+    def batches(self, *, columns: list[str] | None = None,
+                batch_size: int = 100_000) -> Iterator[Any]:
+        rows: list[dict[str, Any]] = []
+        self.rejected = []
+        for mid, payload in self.messages():
+            if isinstance(payload, dict):
+                row, reason = payload, None
+            else:
+                row, reason = decode_json(payload)
+            if row is None:
+                self.rejected.append(Rejected(mid, payload, reason or "undecodable"))
+            else:
+                rows.append(row)
+        yield from rows_to_batches(rows, columns, batch_size)
+
+    def commit(self) -> None:
+        """Acknowledge every delivered message (rejected ones too: they are in ``rejected``).
+        Call only after the load of these rows committed."""
+        if self.committed:
+            return
+        if self._messages:
+            self._ack()
+        self.committed = True
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect; without a commit the delivered messages go back for redelivery."""
+        if self.closed:
+            return
+        self.closed = True
+        self._release(acked=self.committed)
+
+    def __enter__(self) -> DrainSource:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _receive(self) -> list[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def _ack(self) -> None:
+        raise NotImplementedError
+
+    def _release(self, acked: bool) -> None:
+        raise NotImplementedError
+
+
+def publish_rows(batches: Iterable[Any], send: Callable[[bytes], None]) -> int:
+    n = 0
+    for row in rows_of(batches):
+        send(dumps(row))
+        n += 1
+    return n

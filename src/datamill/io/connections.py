@@ -45,11 +45,21 @@ def connections(config: dict[str, Any], profile: str | None = None) -> dict[str,
 
 def resolve(location: str, config: dict[str, Any], profile: str | None = None) -> tuple[str, dict[str, Any]]:
     """``name#rest`` or ``name`` -> (the connection's URL + ``#rest``, its options)."""
-    name, sep, rest = location.partition("#")
-    if "://" in name or "/" in name or "\\" in name or "." in name.split("?")[0]:
+    if not _is_name(location):
         return location, {}
-    conns = connections(config, profile)
-    if name not in conns:
+    return lookup(location, connections(config, profile))
+
+
+def _is_name(location: str) -> bool:
+    name = location.partition("#")[0]
+    return not ("://" in name or "/" in name or "\\" in name or "." in name.split("?")[0])
+
+
+def lookup(location: str, conns: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """``resolve`` against connections already read (``connections(config)``): a caller
+    that reads the project once resolves every location without reading it again."""
+    name, sep, rest = location.partition("#")
+    if not _is_name(location) or name not in conns:
         return location, {}
     conn = conns[name]
     url = conn.get("url")

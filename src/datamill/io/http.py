@@ -10,6 +10,9 @@ exponential backoff and jitter on 429, 5xx, timeouts and dropped connections, ho
 ``Retry-After``; an optional requests-per-second cap. Secrets (tokens, passwords, API
 keys) come from the environment or a file and are replaced by ``***`` in every message.
 Every option is described in ``docs/io-http.md``.
+
+The client (connections, retries, redirects, rate cap) is ``http_client.py``; paging
+styles are ``http_paging.py``; deadlines and body limits ``http_limits.py``.
 """
 
 from __future__ import annotations
@@ -17,32 +20,33 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
-import http.client
 import json
 import logging
-import os
-import random
-import time
 from collections.abc import Iterator, Mapping
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import (
     parse_qsl,
     quote,
     quote_plus,
     unquote,
-    urljoin,
     urlsplit,
     urlunsplit,
 )
 
-from datamill.errors import DatamillError, UsageError
-from datamill.io.http_limits import BodyTooLarge, Deadline, Limits, read_body, remaining
+from datamill._secrets import from_options
+from datamill.errors import UsageError
+from datamill.io.http_client import (
+    SNIPPET,
+    Client,
+    HttpAuthError,
+    HttpSourceError,
+    retry_after_seconds,  # noqa: F401 - importable from here, as before the split
+)
+from datamill.io.http_limits import Limits
 from datamill.io.http_paging import LoopGuard, Paginator, Request, get_path
 from datamill.io.http_paging import flatten as _flatten
 from datamill.io.http_paging import with_query as _with_query
-from datamill.io.url import Location, redact_url
+from datamill.io.url import Location, opt_bool, opt_float, opt_int, redact_url
 
 log = logging.getLogger("datamill.io.http")
 
@@ -61,25 +65,6 @@ OPTIONS = {
     # incremental and shape
     "incremental_param", "since", "watermark_field", "flatten", "schema", "batch_size",
 }
-RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
-REDIRECTS = (301, 302, 303, 307, 308)
-SNIPPET = 80
-
-
-class HttpSourceError(DatamillError):
-    """An HTTP API could not be read: the message names the URL (secrets hidden), the
-    status and the page."""
-
-    def __init__(self, message: str, url: str = "", status: int | None = None,
-                 page: int | None = None):
-        super().__init__(message)
-        self.url, self.status, self.page = url, status, page
-
-
-class HttpAuthError(HttpSourceError):
-    """401 / 403: the credentials are missing or wrong (never retried)."""
-
-    exit_code = 2
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -98,23 +83,6 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _bool(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y")
-    return bool(value)
-
-
-def _num(value: Any, default: float | None, kind: type = float) -> Any:
-    if value is None or value == "":
-        return default
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"expected a number, not {value!r}") from None
-
-
 def _mapping(value: Any, name: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -129,39 +97,9 @@ def _mapping(value: Any, name: str) -> dict[str, Any]:
 
 
 def _secret(opts: dict[str, Any], name: str) -> str | None:
-    """A secret given directly (``token``), from an env variable (``token_env``) or a file."""
-    env, file = opts.get(f"{name}_env"), opts.get(f"{name}_file")
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise UsageError(f"the HTTP source needs the environment variable {env} ({name}); "
-                             f"set it or use {name}_file=")
-        return value
-    if file:
-        try:
-            return Path(file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read {name}_file {file} ({exc.strerror})") from None
-    value = opts.get(name)
-    return None if value in (None, "") else str(value)
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    """A secret given directly (``token``), from an env variable (``token_env``) or a file
+    (``token_file``): read by the one secret reader, ``datamill._secrets``."""
+    return from_options(opts, name, "the HTTP source")
 
 
 def split_location(raw: str) -> tuple[str, list[tuple[str, str]], str | None, str | None]:
@@ -182,169 +120,6 @@ def split_location(raw: str) -> tuple[str, list[tuple[str, str]], str | None, st
     clean = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", "", ""))
     pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(fquery, keep_blank_values=True)
     return clean, pairs, user, password
-
-
-# ----------------------------------------------------------------------------- the client
-
-
-class _Client:
-    """GET requests over one keep-alive connection per host, with retries and a rate cap."""
-
-    def __init__(self, *, headers: dict[str, str], timeout: float, rate_limit: float | None,
-                 max_retries: int, backoff: float, max_backoff: float, max_retry_after: float,
-                 compress: bool, redact: Any, auth_hint: str, limits: Limits):
-        self.headers = headers
-        self.limits = limits
-        self.timeout = timeout
-        self.interval = 1.0 / rate_limit if rate_limit else 0.0
-        self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
-        self.max_retry_after = max_retry_after
-        self.compress = compress
-        self.redact = redact
-        self.auth_hint = auth_hint
-        self.conns: dict[tuple[str, str], http.client.HTTPConnection] = {}
-        self.connections_opened = 0
-        self.requests = 0
-        self._next_at = 0.0
-        self.origin: str | None = None  # credentials go only to the first request's host
-        self.secret_headers: set[str] = set()
-
-    def close(self) -> None:
-        for conn in self.conns.values():
-            conn.close()
-        self.conns.clear()
-
-    def _conn(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
-        key = (scheme, netloc)
-        conn = self.conns.get(key)
-        if conn is None:
-            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            conn = cls(netloc, timeout=self.timeout)
-            self.conns[key] = conn
-        if conn.sock is None:
-            self.connections_opened += 1
-        return conn
-
-    def _throttle(self) -> None:
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if self._next_at > now:
-            time.sleep(self._next_at - now)
-            now = self._next_at
-        self._next_at = now + self.interval
-
-    def _delay(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * (2 ** attempt))
-        return base * (0.5 + random.random())  # full-ish jitter: 0.5x .. 1.5x
-
-    def get(self, url: str, page: int) -> tuple[int, http.client.HTTPMessage, bytes]:
-        """GET ``url`` (query included); retried, redirected; raises HttpSourceError."""
-        attempt = 0
-        redirects = 0
-        stale_retry_used = False
-        started = time.monotonic()
-        while True:
-            left = remaining(started, self.limits)
-            if left <= 0:
-                raise HttpSourceError(self.redact(
-                    f"GET {url} (page {page}): no response within page_deadline="
-                    f"{self.limits.page_deadline:g}s ({attempt} attempts, retries and waits "
-                    "included); raise page_deadline= (a keyword or URL option)"),
-                    self.redact(url), None, page)
-            parts = urlsplit(url)
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            headers = dict(self.headers)
-            if self.origin is None:
-                self.origin = parts.netloc
-            elif parts.netloc != self.origin:  # a redirect or Link to another host
-                headers = {k: v for k, v in headers.items() if k not in self.secret_headers}
-            if self.compress:
-                headers.setdefault("Accept-Encoding", "gzip, deflate")
-            self._throttle()
-            conn = self._conn(parts.scheme, parts.netloc)
-            reused = conn.sock is not None
-            self.requests += 1
-            where = self.redact(f"GET {url} (page {page})")
-            dl = Deadline(conn, min(self.limits.deadline, left))
-            try:
-                with dl:
-                    conn.request("GET", target, headers=headers)
-                    resp = conn.getresponse()
-                    body = read_body(resp, self.limits, where, dl)
-                if resp.will_close:
-                    conn.close()
-            except BodyTooLarge as exc:
-                conn.close()
-                raise HttpSourceError(self.redact(str(exc)), self.redact(url), None, page) from None
-            except ValueError as exc:  # a corrupt gzip / deflate body
-                conn.close()
-                raise HttpSourceError(f"{where}: {self.redact(str(exc))}", self.redact(url),
-                                      200, page) from None
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                if dl.expired:
-                    which = ("deadline", self.limits.deadline) if dl.seconds < left else (
-                        "page_deadline", self.limits.page_deadline)
-                    failure = (f"no complete response within {which[0]}={which[1]:g}s "
-                               f"(headers and body); raise {which[0]}= (a keyword or URL "
-                               "option)")
-                    status, wait = None, self._delay(attempt)
-                elif (reused and not stale_retry_used and isinstance(
-                        exc, (http.client.RemoteDisconnected, ConnectionResetError,
-                              BrokenPipeError))):
-                    stale_retry_used = True  # the server closed an idle keep-alive connection
-                    continue
-                else:
-                    if isinstance(exc, TimeoutError):
-                        failure = f"timed out after {self.timeout:g}s (timeout= option)"
-                    else:
-                        failure = f"connection error: {type(exc).__name__}: {exc}"
-                    status, wait = None, self._delay(attempt)
-            else:
-                status = resp.status
-                if 200 <= status < 300:
-                    return status, resp.headers, body
-                if status in REDIRECTS and resp.headers.get("Location") and redirects < 5:
-                    redirects += 1
-                    url = urljoin(url, resp.headers["Location"])
-                    continue
-                snippet = self._snippet(body)
-                if status in (401, 403):
-                    raise HttpAuthError(self.redact(
-                        f"HTTP {status} {resp.reason} from {url} (page {page}): the API refused "
-                        f"the credentials; {self.auth_hint}. Response: {snippet}"),
-                        self.redact(url), status, page)
-                if status not in RETRY_STATUS:
-                    raise HttpSourceError(self.redact(
-                        f"HTTP {status} {resp.reason} from {url} (page {page}): {snippet}"),
-                        self.redact(url), status, page)
-                failure = f"HTTP {status} {resp.reason}: {snippet}"
-                wait = retry_after_seconds(resp.headers.get("Retry-After"))
-                if wait is not None and wait > self.max_retry_after:
-                    raise HttpSourceError(self.redact(
-                        f"HTTP {status} from {url} (page {page}): the API asks to wait "
-                        f"{wait:.0f}s (Retry-After), more than max_retry_after="
-                        f"{self.max_retry_after:g}s; try later or raise max_retry_after"),
-                        self.redact(url), status, page)
-                if wait is None:
-                    wait = self._delay(attempt)
-            if attempt >= self.max_retries:
-                raise HttpSourceError(self.redact(
-                    f"GET {url} (page {page}) failed after {attempt + 1} attempts "
-                    f"(max_retries={self.max_retries}): {failure}"),
-                    self.redact(url), status, page)
-            log.info("retrying %s (page %d) in %.2fs: %s", self.redact(url), page, wait,
-                     self.redact(failure))
-            attempt += 1
-            time.sleep(max(0.0, min(wait, remaining(started, self.limits))))
-
-    @staticmethod
-    def _snippet(body: bytes) -> str:
-        text = body[:SNIPPET * 4].decode("utf-8", "replace").strip().replace("\n", " ")
-        return repr(text[:SNIPPET]) if text else "(empty body)"
 
 
 # ----------------------------------------------------------------------------- the source
@@ -432,31 +207,35 @@ class HttpSource:
             params[str(o["incremental_param"])] = o["since"]
         self.params = params
         self.records_path = o.get("records_path") or None
-        self.flatten = _bool(o.get("flatten"))
+        def num(name: str, default: float | None) -> float | None:
+            return opt_float(o.get(name), default, name=name)
+
+        def whole(name: str, default: int | None) -> int | None:
+            return opt_int(o.get(name), default, name=name)
+
+        self.flatten = opt_bool(o.get("flatten"), name="flatten")
         self.watermark_field = o.get("watermark_field") or None
         self.since = o.get("since")
-        self.max_pages = _num(o.get("max_pages"), None, int)
-        self.batch_size = _num(o.get("batch_size"), None, int)
+        self.max_pages = whole("max_pages", None)
+        self.batch_size = whole("batch_size", None)
         self.schema_override = _schema(o.get("schema"))
         style = str(o.get("pagination") or "auto").lower()
         page_opts = {k: o.get(k) for k in ("page_param", "page_size_param", "offset_param",
                                             "total_path", "cursor_path", "cursor_param")}
-        page_opts.update(page_size=_num(o.get("page_size"), None, int),
-                         start_page=_num(o.get("start_page"), 1, int),
-                         start_offset=_num(o.get("start_offset"), 0, int))
+        page_opts.update(page_size=whole("page_size", None), start_page=whole("start_page", 1),
+                         start_offset=whole("start_offset", 0))
         self._paging = (style, page_opts)
         Paginator(style, url, params, page_opts)  # validate now, not at the first read
         self._secret_headers = {k for k in headers if k == "Authorization"
                                 or k == str(o.get("api_key_header") or "X-API-Key")}
         self._client_args = dict(
-            headers=headers, timeout=_num(o.get("timeout"), 30.0),
-            rate_limit=_num(o.get("rate_limit"), None), max_retries=_num(o.get("max_retries"), 5, int),
-            backoff=_num(o.get("backoff"), 0.5), max_backoff=_num(o.get("max_backoff"), 30.0),
-            max_retry_after=_num(o.get("max_retry_after"), 300.0),
-            compress=_bool(o.get("compress"), True), redact=self.redact, auth_hint=hint,
-            limits=Limits(_num(o.get("deadline"), 300.0), _num(o.get("page_deadline"), 900.0),
-                          _num(o.get("max_body_bytes"), 256 << 20, int),
-                          _num(o.get("max_ratio"), 200.0)))
+            headers=headers, timeout=num("timeout", 30.0), rate_limit=num("rate_limit", None),
+            max_retries=whole("max_retries", 5), backoff=num("backoff", 0.5),
+            max_backoff=num("max_backoff", 30.0), max_retry_after=num("max_retry_after", 300.0),
+            compress=opt_bool(o.get("compress"), True, name="compress"), redact=self.redact,
+            auth_hint=hint,
+            limits=Limits(num("deadline", 300.0), num("page_deadline", 900.0),
+                          whole("max_body_bytes", 256 << 20), num("max_ratio", 200.0)))
         self.page_count = 0
         self.records = 0
         self.requests = 0
@@ -493,7 +272,7 @@ class HttpSource:
         GC paused, so it never walks the page's millions of short-lived objects."""
         style, page_opts = self._paging
         pager = Paginator(style, self.url, self.params, page_opts)
-        client = _Client(**self._client_args)
+        client = Client(**self._client_args)
         client.secret_headers = self._secret_headers
         req: Request | None = pager.first()
         loops = LoopGuard(pager.style, self.display)

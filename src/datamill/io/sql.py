@@ -30,7 +30,7 @@ from datamill.io.sql_dialects import (
     SqliteDialect,
 )
 from datamill.io.sql_errors import limit_hint, short_message
-from datamill.io.url import Location
+from datamill.io.url import Location, opt_bool
 
 __all__ = ["DatabaseError", "SqlSink", "SqlSource", "open_sink", "open_source"]
 
@@ -53,12 +53,6 @@ def dialect_for(loc: Location) -> Dialect:
         return MysqlDialect(loc)
     raise UsageError(f"no SQL dialect for {loc.display!r}: use sqlite, duckdb, postgresql or "
                      "mysql+pymysql / mariadb URLs")
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def open_source(loc: Location, **opts: Any) -> SqlSource:
@@ -172,7 +166,7 @@ class SqlSink:
             raise UsageError(f"{loc.display}: name the table to write (URL#table or "
                              "URL#schema.table)")
         self.location = loc
-        self.evolve = _truthy(loc.options.get("evolve", False))
+        self.evolve = opt_bool(loc.options.get("evolve"), False, name="evolve")
 
     def write(self, batches: Iterable[Any], *, mode: str = "append",
               key: list[str] | None = None, load_id: str | None = None) -> WriteReport:

@@ -15,7 +15,7 @@ Passwords in URLs are never shown: ``Location.display`` redacts them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -98,3 +98,57 @@ def parse_url(url: str | Path, **options: Any) -> Location:
     opts = dict(parse_qsl(query))
     opts.update({k: v for k, v in options.items() if v is not None})
     return Location(text, scheme, scheme, base, None, None, opts)
+
+
+def with_options(loc: Location, **options: Any) -> Location:
+    """``loc`` with ``options`` added to its own (they win; None means "not given"), as
+    ``parse_url(loc.raw, **options)`` would give, without parsing the URL again."""
+    extra = {k: v for k, v in options.items() if v is not None}
+    return replace(loc, options={**loc.options, **extra}) if extra else loc
+
+
+# -- option values ------------------------------------------------------------------------
+# One parser per kind for every connector: an option arrives as text from a URL query or
+# datamill.toml, or as a Python value, and means the same wherever it is used.
+
+TRUE = ("1", "true", "yes", "y", "on", "t")
+FALSE = ("0", "false", "no", "n", "off", "f")
+
+
+def opt_bool(value: Any, default: bool = False, *, name: str = "option") -> bool:
+    """A yes/no option: a bool or number as Python says, text by ``TRUE`` / ``FALSE``
+    (any case); None or empty text is ``default``; any other text is a UsageError (a typo
+    must not silently mean "no")."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return default
+        if text in TRUE:
+            return True
+        if text in FALSE:
+            return False
+        raise UsageError(f"option {name}={value!r} must be true or false "
+                         f"({'/'.join(TRUE)} or {'/'.join(FALSE)})")
+    return bool(value)
+
+
+def opt_float(value: Any, default: float | None = None, *, name: str = "option") -> float | None:
+    """A number option; None or empty text is ``default``."""
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"option {name}={value!r} must be a number") from None
+
+
+def opt_int(value: Any, default: int | None = None, *, name: str = "option") -> int | None:
+    """A whole-number option (``5``, ``"5"``, ``"5.0"``); None or empty text is ``default``."""
+    number = opt_float(value, None, name=name)
+    if number is None:
+        return default
+    if number != int(number):
+        raise UsageError(f"option {name}={value!r} must be a whole number")
+    return int(number)

@@ -15,7 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datamill.quality.contract import Contract, _convert_text, _is_text, to_table
+from datamill.quality.checks import to_table
+from datamill.quality.coercion import _convert_text, _is_text
+from datamill.quality.contract import Contract
 from datamill.quality.schema import Column
 
 SLACK = 0.1          # ranges are widened by this share of the span seen

@@ -88,36 +88,42 @@ class Quarantine:
                                          else loc)
             self._base = ""
             return
-        from datamill.io.url import parse_url
         from datamill.store import remote
 
-        parsed = parse_url(loc)
-        if remote.family(parsed.scheme) is None:
+        scheme = loc.split("://", 1)[0].lower()
+        if remote.family(scheme) is None:
             raise UsageError(f"quarantine location {loc!r}: unsupported scheme "
-                             f"{parsed.scheme + '://'!r}; use a local folder or "
+                             f"{scheme + '://'!r}; use a local folder or "
                              "s3://bucket/prefix (also az://, abfs://, gs://)")
-        remote.require_client(parsed.scheme, "a quarantine location")
-        self._location = parsed
+        remote.require_client(scheme, "a quarantine location")
         self.remote = True
-        scheme = "s3" if parsed.scheme == "s3a" else parsed.scheme
-        bucket_and_prefix = remote.strip(scheme, parsed.path).strip("/")
+        self._scheme = "s3" if scheme == "s3a" else scheme
+        self._url = loc.partition("?")[0]
+        bucket_and_prefix = remote.strip(self._scheme, self._url).strip("/")
         if not bucket_and_prefix:
             raise UsageError(f"quarantine location {loc!r}: name a bucket "
-                             f"({scheme}://bucket/prefix)")
+                             f"({self._scheme}://bucket/prefix)")
         self._base = re.sub(r"/+", "/", bucket_and_prefix)
-        self.root = f"{scheme}://{self._base}"
+        self.root = f"{self._scheme}://{self._base}"
 
     def __repr__(self) -> str:
         return f"Quarantine({str(self.root)!r})"
 
     @property
-    def storage(self) -> Any:
-        """The ``datamill.io.files.Storage`` of a remote root (None for a local one)."""
+    def fs(self) -> Any:
+        """The fsspec filesystem of a remote root (None for a local one), built by
+        ``datamill.store.remote`` like every other location of its scheme."""
         if self.remote and self._storage is None:
-            from datamill.io.files import resolve
+            from datamill.store import remote
 
-            self._storage, _ = resolve(self._location)
+            self._storage = remote.filesystem(self._scheme, self._url,
+                                              feature="a quarantine location")
         return self._storage
+
+    def _key(self, url: str) -> str:
+        from datamill.store import remote
+
+        return remote.strip(self._scheme, url)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_storage": None}
@@ -173,10 +179,12 @@ class Quarantine:
         return str(final)
 
     def _write_remote(self, table: pa.Table, dataset: str, prefix: str) -> str:
-        st = self.storage
+        from datamill.store import remote
+
+        fs = self.fs
         key = (f"{self._base}/quarantine/{dataset}/"
                f"{prefix}-{_unique_ns():020d}-{uuid.uuid4().hex[:8]}.parquet")
-        if st.bucket_missing(key):
+        if remote.bucket_missing(fs, self._scheme, key):
             raise UsageError(f"bucket {self._base.split('/', 1)[0]!r} does not exist (or is "
                              f"not visible with these credentials): cannot quarantine to "
                              f"{self.root}")
@@ -184,21 +192,20 @@ class Quarantine:
         os.close(fd)
         try:
             pq.write_table(table, tmp)
-            st.fs.put_file(tmp, key)  # one PUT (or a multipart upload): all or nothing
+            fs.put_file(tmp, key)  # one PUT (or a multipart upload): all or nothing
         finally:
             os.unlink(tmp)
-        return st.url(key)
+        return f"{self._scheme}://{key}"
 
     def files(self, source: str | None = None, run_id: str | None = None) -> list[Any]:
         """Quarantine files (of one dataset, one run), ordered by run then write order:
         Paths for a local root, ``s3://`` URLs for a remote one."""
         safe = _safe(run_id) if run_id else None
         if self.remote:
-            st = self.storage
             base = f"{self._base}/quarantine" + (f"/{slug(source)}" if source else "")
             depth = 1 if source else 2
             try:
-                found = st.fs.find(base)
+                found = self.fs.find(base)
             except FileNotFoundError:
                 found = []
             items = []
@@ -206,7 +213,7 @@ class Quarantine:
                 rel = p[len(base):].strip("/").split("/")
                 if len(rel) == depth and rel[-1].endswith(".parquet") and \
                         not rel[-1].startswith(".tmp-"):
-                    items.append(("/".join(rel[:-1]), rel[-1], st.url(p)))
+                    items.append(("/".join(rel[:-1]), rel[-1], f"{self._scheme}://{p}"))
         else:
             base_p = Path(self.folder) / slug(source) if source else Path(self.folder)
             if not base_p.exists():
@@ -230,7 +237,7 @@ class Quarantine:
         reads its rows again writes them again); returns how many were deleted."""
         found = self.files(source, run_id)
         if self.remote and found:
-            self.storage.fs.rm([self.storage.strip(str(p)) for p in found])
+            self.fs.rm([self._key(str(p)) for p in found])
         else:
             for p in found:
                 Path(p).unlink(missing_ok=True)
@@ -239,8 +246,7 @@ class Quarantine:
     def _read_file(self, path: Any) -> pa.Table:
         if not self.remote:
             return pq.read_table(path)
-        st = self.storage
-        with st.open_raw(st.strip(path)) as f:
+        with self.fs.open(self._key(str(path)), "rb") as f:
             return pq.read_table(f)
 
     def read(self, source: str | None = None, run_id: str | None = None) -> pa.Table:

@@ -122,8 +122,8 @@ def read_excel(src: Any, ref: Any, columns: list[str] | None,
     import openpyxl
     import pyarrow as pa
 
-    from datamill.io.files import opt_bool
     from datamill.io.formats.jsonfmt import to_table
+    from datamill.io.url import opt_bool
 
     name = src.name(ref)
     with src.storage.open_raw(ref.path) as f:

@@ -67,7 +67,7 @@ def _options(src: Any, ref: Any, columns: list[str] | None, skip: int, block: in
 
 
 def _bool(v: Any, default: bool) -> bool:
-    from datamill.io.files import opt_bool
+    from datamill.io.url import opt_bool
 
     return opt_bool(v, default)
 

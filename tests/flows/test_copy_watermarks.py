@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from datamill.flows.copy import copy
 from datamill.io import watermark as wm
-from datamill.io.copy import copy
 
 UTC = dt.UTC
 # (name, arrow type, sqlite declared type, values in order; the last two arrive later)

@@ -1,4 +1,4 @@
-"""Pieces of ``datamill copy`` kept out of ``io/copy.py``: the line accounting (bad lines
+"""Pieces of ``datamill copy`` kept out of ``flows/copy.py``: the line accounting (bad lines
 set aside by a reader go to quarantine, counted), ``--dedupe`` and the chain of sources."""
 
 from __future__ import annotations

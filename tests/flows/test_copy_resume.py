@@ -80,7 +80,7 @@ def test_resume_of_a_failed_copy_loads_once_the_cause_is_fixed(project):
 
 
 def test_copy_with_a_password_in_its_url_is_not_stored(project):
-    from datamill.io.copy import copy
+    from datamill.flows.copy import copy
 
     (project / "ev.csv").write_text("id\n1\n")
     rep = copy("ev.csv", "sqlite://user:hunter2@/wh.db#t", handle_signals=False)

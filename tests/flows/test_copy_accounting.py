@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datamill.io.copy import copy
+from datamill.flows.copy import copy
 from datamill.quality import read_quarantine
 
 DATAMILL = [sys.executable, "-m", "datamill.cli"]

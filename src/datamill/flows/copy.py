@@ -24,7 +24,7 @@ from typing import Any
 from datamill.core.task import Context
 from datamill.errors import UsageError, missing_extra
 
-MODULE = "datamill.io.copy"  # where `datamill resume` finds a copy run's pipeline again
+MODULE = "datamill.flows.copy"  # where `datamill resume` finds a copy run's pipeline again
 
 
 @dataclass
@@ -106,18 +106,22 @@ def copy(
     spec = {"mode": mode, "key": list(key) if key else None, "incremental": incremental,
             "dedupe": dedupe, "batch_size": batch_size,
             "contract": _abspath(contract) if isinstance(contract, str | os.PathLike) else None}
-    if project is None:  # read once: the same connections for parsing, reading and writing
-        from datamill.runtime.project import find_project
+    # the project and its connections are read once, here: every location is parsed once
+    # against them and handed down parsed, to the check below and to the task
+    from datamill.io.connections import connections
+    from datamill.store.project import Project, find_project
 
-        project = find_project()
-    locs = _validate(sources, dest, spec, project)
+    project = project if isinstance(project, Project) else find_project(project)
+    conns = connections(project.config)
+    locs = _validate(sources, dest, spec, conns)
     report = CopyReport(", ".join(loc.display for loc in locs[:-1]), locs[-1].display)
     name = copy_pipeline_name(sources, dest)
     failure: list[BaseException] = []
     checker = _CopyContract(contract) if contract is not None else None
     secret = any(redact_url(u) != u for u in (*sources, dest))
     pipeline = _pipeline(name, "\n".join(sources), dest, spec, secret=secret, checker=checker,
-                         on_batch=on_batch, failure=failure, project=project)
+                         on_batch=on_batch, failure=failure, project=project,
+                         connections=conns, locations=locs)
     pipeline.description = f"copy {report.source} -> {report.dest}"
     t0 = time.perf_counter()
     result = datamill.run(pipeline, project=project, trigger="copy", handle_signals=handle_signals)
@@ -150,15 +154,17 @@ def _fill(report: CopyReport, out: dict[str, Any]) -> None:
     report.quarantine = out.get("quarantine")
 
 
-def _validate(sources: list[str], dest: str, spec: dict[str, Any], project: Any = None) -> list[Any]:
-    """Bad usage found before a run starts (exit 2): URLs, missing files, options."""
+def _validate(sources: list[str], dest: str, spec: dict[str, Any],
+              conns: dict[str, Any]) -> list[Any]:
+    """The parsed locations (sources, then dest). Bad usage found before a run starts
+    (exit 2): URLs, missing files, options."""
+    from datamill.flows.copy_parts import DEDUPE
     from datamill.io.api import open_source, parse_url
-    from datamill.io.copy_parts import DEDUPE
 
-    locs = [parse_url(s, project) for s in sources] + [parse_url(dest, project)]
-    for s, loc in zip(sources, locs, strict=False):
+    locs = [parse_url(u, connections=conns) for u in (*sources, dest)]
+    for loc in locs[:-1]:
         if loc.family == "file":
-            open_source(s, project=project)  # a missing file is bad usage (exit 2), found before the run
+            open_source(loc)  # a missing file is bad usage (exit 2), found before the run
     if spec["mode"] == "merge" and not spec["key"]:
         raise UsageError("--mode merge needs --key COLUMNS")
     if spec["dedupe"] is not None:
@@ -171,7 +177,8 @@ def _validate(sources: list[str], dest: str, spec: dict[str, Any], project: Any 
 
 def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secret: bool,
               checker: Any = None, on_batch: Any = None, failure: list[Any] | None = None,
-              project: Any = None) -> Any:
+              project: Any = None, connections: dict[str, Any] | None = None,
+              locations: list[Any] | None = None) -> Any:
     """The one-task pipeline of a copy. Its arguments are run parameters (``sources``,
     ``dest``, ``options``), so ``datamill resume`` rebuilds it from the run store; URLs
     holding a password are secret parameters (never stored: pass them again on resume)."""
@@ -179,14 +186,19 @@ def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secre
     from datamill.core.params import REDACTED, Secret
     from datamill.core.pipeline import SourceRef
 
+    parsed_for = [*sources.split("\n"), dest]
+
     def copy_data(ctx: Context, sources: str = "", dest: str = "",
                   options: str = "{}") -> dict[str, Any]:
         if REDACTED in (sources, dest) or not sources or not dest:
             raise UsageError("this copy's URLs hold a password, which is never stored: pass "
                              "them again with --param sources=URL --param dest=URL")
         try:
-            return _copy_task(ctx, sources.split("\n"), dest, json.loads(options), checker,
-                              on_batch, project)
+            urls = [*sources.split("\n"), dest]
+            # parsed by copy() for these very URLs, or (a resume) parsed here, once
+            locs = locations if locations is not None and urls == parsed_for \
+                else _parse_all(urls, project, connections)
+            return _copy_task(ctx, locs, json.loads(options), checker, on_batch)
         except BaseException as exc:
             if failure is not None:
                 failure.append(exc)
@@ -205,18 +217,34 @@ def _pipeline(name: str, sources: str, dest: str, spec: dict[str, Any], *, secre
 
 
 def __getattr__(name: str) -> Any:
-    """``datamill resume`` of a copy run loads ``datamill.io.copy:<pipeline name>``: the
+    """``datamill resume`` of a copy run loads ``datamill.flows.copy:<pipeline name>``: the
     same one-task pipeline, its arguments coming from the run's stored parameters."""
     if name.startswith("copy_"):
         return _pipeline(name, "", "", {}, secret=False)
     raise AttributeError(name)
 
 
-def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any],
-               checker: Any, on_batch: Any, project: Any = None) -> dict[str, Any]:
+def _parse_all(urls: list[str], project: Any, conns: dict[str, Any] | None) -> list[Any]:
+    """The locations of a copy run rebuilt by ``datamill resume`` (or in a worker that
+    did not get them parsed): the project read once, each URL parsed once."""
+    from datamill.io.api import parse_url
+
+    if conns is None:
+        from datamill.io.connections import connections
+        from datamill.store.project import find_project
+
+        conns = connections((project or find_project()).config)
+    return [parse_url(u, connections=conns) for u in urls]
+
+
+def _copy_task(ctx: Context, locs: list[Any], spec: dict[str, Any], checker: Any,
+               on_batch: Any) -> dict[str, Any]:
+    """The copy itself: ``locs`` are the parsed sources, then the destination."""
+    from datamill.flows.copy_parts import bad_lines_table, conform, dedupe, rejected_of
     from datamill.io import watermark as wm
-    from datamill.io.api import open_source, parse_url, write
-    from datamill.io.copy_parts import bad_lines_table, conform, dedupe, rejected_of
+    from datamill.io.api import open_source, write
+
+    sources, dest = locs[:-1], locs[-1]
 
     t0 = time.perf_counter()
     mode, key, incremental = spec.get("mode", "append"), spec.get("key"), spec.get("incremental")
@@ -224,7 +252,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
     if checker is None and spec.get("contract"):
         checker = _CopyContract(spec["contract"])
     since = wm.decode(ctx.get_state("watermark")) if incremental else None
-    qname = checker.contract.name if checker is not None else parse_url(sources[0], project).dataset
+    qname = checker.contract.name if checker is not None else sources[0].dataset
     quarantine = _Quarantine(ctx, qname)
     quarantine.start()
     if checker is not None:
@@ -237,8 +265,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
     schema_seen: list[Any] = []
 
     def source_batches() -> Any:
-        for url in sources:
-            loc = parse_url(url, project)
+        for loc in sources:
             opts: dict[str, Any] = {}
             native = loc.family == "sql"  # databases filter on the server; others here
             if incremental and native:
@@ -247,7 +274,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
                     opts["since"] = since
             elif incremental and since is not None and loc.options.get("incremental_param"):
                 opts["since"] = _jsonable(since)  # the API narrows; rows are filtered here too
-            loc, src = open_source(url, project=project, **opts)
+            loc, src = open_source(loc, **opts)
             opened.append((loc, src))
             for b in src.batches(batch_size=batch_size):
                 if not schema_seen:
@@ -302,7 +329,7 @@ def _copy_task(ctx: Context, sources: list[str], dest: str, spec: dict[str, Any]
             import itertools
 
             result = write(dest, itertools.chain([] if first is None else [first], stream),
-                           mode=mode, key=key, ctx=ctx, load_id=ctx.run_id, project=project)
+                           mode=mode, key=key, ctx=ctx, load_id=ctx.run_id)
             skipped = result.skipped
             if skipped:  # resumed after its commit: the load is there; count, do not write
                 for _ in stream:
@@ -390,10 +417,10 @@ class _Quarantine:
         if self._store is None:
             from datamill.quality import Quarantine
 
-            arts = getattr(self.ctx, "_artifacts", None)
-            if arts is None:
+            root = self.ctx.quarantine_root()
+            if root is None:
                 raise UsageError("copy needs an artifact store for the quarantine")
-            self._store = Quarantine(arts.root)
+            self._store = Quarantine(root)
         return self._store
 
     @property
@@ -408,7 +435,7 @@ class _Quarantine:
         """Before an attempt reads its first batch: a retried or resumed copy reads the same
         rows again, so what an earlier attempt of this run quarantined is dropped, not
         doubled."""
-        if getattr(self.ctx, "_artifacts", None) is None:
+        if self.ctx.quarantine_root() is None:
             return
         n = self.store.discard(self.name, self.ctx.run_id)
         if n:

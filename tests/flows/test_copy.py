@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datamill.io.copy import copy
+from datamill.flows.copy import copy
 
 DATAMILL = [sys.executable, "-m", "datamill.cli"]
 

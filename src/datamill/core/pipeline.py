@@ -20,7 +20,7 @@ from datamill.core.params import (
     split_annotation,
     type_label,
 )
-from datamill.core.task import Context, Task, task
+from datamill.core.task import Task, is_context_type, task
 from datamill.errors import ParameterError, PipelineDefinitionError, UsageError
 
 
@@ -159,7 +159,7 @@ class Pipeline:
                 continue
             ann = hints.get(pname, p.annotation)
             bare, required, secret = split_annotation(ann)
-            if isinstance(bare, type) and issubclass(bare, Context):
+            if is_context_type(bare):
                 ctx_param = pname
                 continue
             if pname in explicit:

@@ -133,6 +133,14 @@ class RunContext(Context):
         self.record_output(url if "://" in url else "file://" + url)
         return rel
 
+    # -- quarantine ------------------------------------------------------------------
+    def quarantine_root(self) -> str | None:
+        """Where this run sets rejected rows aside: the artifact store's root (a local
+        folder or an object-store URL), under which ``datamill.quality.Quarantine`` keeps
+        ``quarantine/<dataset>/<run>-<n>.parquet``; None when the run has no artifact store.
+        Code that quarantines asks the context, never the run's artifact store itself."""
+        return None if self._artifacts is None else str(self._artifacts.root)
+
     # -- secrets ---------------------------------------------------------------------
     def secret(self, name: str, default: str | None = None) -> str:
         """A secret from env ``NAME`` or from the file named by ``NAME_FILE``; redacted in logs."""

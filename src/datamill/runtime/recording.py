@@ -1,0 +1,113 @@
+"""Recording a run in the run store: the store's listener, and the records it writes.
+
+The driver writes every store row (docs/design-notes.md: workers write checkpoints and
+logs, never rows), through one batching ``StoreWriter`` per run. The writes follow the
+run's events: the run row at ``RunStarted``, a task run row whenever an instance is
+queued, retried or finished, an attempt row when an attempt starts on a named worker (a
+resume after a crash must find the worker it may wait for) and when it ends, lineage,
+metrics and saved state as the driver learns them, and the run's end last, once the
+writer has flushed. The recorder is the one ``critical`` listener: a run that cannot be
+recorded fails instead of going on unrecorded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from datamill.runtime import events as ev
+from datamill.runtime.listeners import RunListener
+from datamill.runtime.logs import redact
+from datamill.runtime.result import TaskResult
+from datamill.store.records import AttemptRecord, State, TaskRunRecord
+
+
+def dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def task_run_record(inst: Any, run_id: str, secrets: tuple[str, ...]) -> TaskRunRecord:
+    """The store row of a task instance as it stands (errors masked)."""
+    meta = inst.meta
+    done = inst.state.is_done
+    return TaskRunRecord(
+        run_id=run_id, task_key=inst.key, task=inst.node.name, state=inst.state,
+        map_key=inst.map_key, fingerprint=inst.fingerprint, data_version=inst.data_version,
+        checkpoint=meta.path if meta is not None else None,
+        type_tag=meta.type_tag if meta is not None else None,
+        started_at=dt(inst.first_run or inst.first_started),
+        ended_at=dt(inst.ended) if done else None,
+        duration_s=round(inst.exec_s, 6) if done and inst.first_started else None,
+        queued_s=round(inst.wait_s, 6) if done and inst.first_started else None,
+        label=inst.label,
+        attempts=inst.attempt, rows_in=inst.rows_in, rows_out=inst.rows_out,
+        bytes=meta.bytes if meta is not None else None,
+        error=redact(inst.error, secrets) if inst.error else None,
+        traceback=inst.traceback, cached_from_run=inst.cached_from,
+    )
+
+
+def task_result(inst: Any, run_id: str | None = None, log_path: bool = False) -> TaskResult:
+    """The TaskResult of an instance: with ``run_id`` for hooks, with ``log_path`` for the
+    RunResult (as before the split, each kept what it had)."""
+    return TaskResult(key=inst.key, task=inst.node.name, state=inst.state, attempts=inst.attempt,
+                      duration=round(inst.exec_s, 6), queued=round(inst.wait_s, 6),
+                      label=inst.label, error=inst.error, traceback=inst.traceback,
+                      fingerprint=inst.fingerprint, data_version=inst.data_version,
+                      meta=inst.meta, map_key=inst.map_key, run_id=run_id,
+                      log_path=inst.last_log if log_path else None)
+
+
+class StoreRecorder(RunListener):
+    """Writes the run's events to the run store (``critical``: its errors fail the run)."""
+
+    critical = True
+
+    def __init__(self, store: Any):
+        self.store = store
+        self.writer: Any = None
+
+    def on_run_started(self, event: ev.RunStarted) -> None:
+        from datamill.store.writer import StoreWriter
+
+        if event.record is not None:
+            self.store.create_run(event.record)
+        self.writer = StoreWriter(self.store)
+        self.writer.heartbeat(event.run_id)
+
+    def on_task_queued(self, event: ev.TaskQueued) -> None:
+        self.writer.put_task_run(event.record)
+
+    def on_task_started(self, event: ev.TaskStarted) -> None:
+        if event.worker is not None:
+            # recorded at once: a resume after a crash must find the worker it may wait for
+            self.writer.put_attempt(AttemptRecord(
+                event.run_id, event.key, event.attempt, state=State.RUNNING,
+                started_at=dt(event.started_at), queued_at=dt(event.queued_at),
+                worker=event.worker))
+
+    def on_attempt_finished(self, event: ev.AttemptFinished) -> None:
+        self.writer.put_attempt(event.record)
+
+    def on_attempt_retried(self, event: ev.AttemptRetried) -> None:
+        self.writer.put_task_run(event.record)
+
+    def on_lineage_recorded(self, event: ev.LineageRecorded) -> None:
+        self.writer.put_lineage(event.record)
+
+    def on_metric_recorded(self, event: ev.MetricRecorded) -> None:
+        self.writer.put_metric(event.record)
+
+    def on_state_saved(self, event: ev.StateSaved) -> None:
+        self.writer.put_state(event.pipeline, event.name, event.value, event.run_id)
+
+    def on_task_finished(self, event: ev.TaskFinished) -> None:
+        self.writer.put_task_run(event.record)
+
+    def on_run_finished(self, event: ev.RunFinished) -> None:
+        for rec in event.closed:
+            self.writer.put_task_run(rec)
+        try:
+            self.writer.close()
+        finally:
+            self.store.finish_run(event.run_id, event.state, error=event.error)

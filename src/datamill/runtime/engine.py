@@ -18,37 +18,34 @@ import logging
 import os
 import queue
 import random
-import socket
 import time
 from collections import deque
 from typing import Any
 
-from datamill.core.fingerprint import item_keys
 from datamill.core.pipeline import Node, Pipeline
-from datamill.errors import CheckpointCorruptError, TaskTimeoutError
-from datamill.runtime import dataflow, planning, signals
+from datamill.errors import TaskTimeoutError
+from datamill.runtime import dataflow, fanout, planning, recording, signals
 from datamill.runtime import events as ev
 from datamill.runtime import resume as resuming
 from datamill.runtime.cache import CachePolicy
 from datamill.runtime.calls import Outcome, TaskCall
-from datamill.runtime.labels import item_label, shown
+from datamill.runtime.labels import shown
 from datamill.runtime.listeners import (
     HooksListener,
     Listeners,
     OpenLineageListener,
     ProgressListener,
 )
-from datamill.runtime.logs import redact
 from datamill.runtime.recording import StoreRecorder, dt, task_result, task_run_record
 from datamill.runtime.recovery import InputMissing, Recovery, WaitFor
 from datamill.runtime.result import RunResult
 from datamill.runtime.rules import (  # noqa: F401 - _aggregate, _meta_from_record: old import paths
     _aggregate,
-    _driver_token,
     _meta_from_record,
     _propagate,
     _trigger,
     run_state,
+    upstream_states,
 )
 from datamill.runtime.state import EngineOptions, Inst, new_run_id
 from datamill.store.records import (
@@ -63,7 +60,6 @@ from datamill.store.records import (
 log = logging.getLogger("datamill.run")
 
 OK = (State.SUCCEEDED, State.CACHED)
-BAD = (State.FAILED, State.UPSTREAM_FAILED)
 
 
 class Engine:
@@ -144,13 +140,7 @@ class Engine:
         now = dt(started)
         record = None
         if self.resume is None:
-            record = RunRecord(
-                run_id=self.run_id, pipeline=self.p.name, params=self._stored_params(),
-                state=State.RUNNING, trigger=self.opts.trigger, created_at=now, started_at=now,
-                heartbeat_at=now, host=socket.gethostname(), pid=os.getpid(),
-                project=self.target, pid_start=_driver_token(),
-                options=resuming.run_options(self.opts.force, self.forced, self.opts.only),
-            )
+            record = recording.run_record(self, now)
         else:
             try:
                 resuming.wait_for_orphans(self.store, self.run_id)
@@ -192,14 +182,14 @@ class Engine:
             if error is None and self.cancelled and self.cancel_reason.startswith("fail-fast"):
                 error = self.cancel_reason
             if error is None and state == State.FAILED:
-                error = self._failure_summary()
+                error = recording.failure_summary(self)
             elif error is None and state == State.CANCELLED:
                 error = self.cancel_reason or None
             closed = []
             if self.resume is not None:
                 closed = resuming.removed_records(self._previous, set(self.insts), self.p.nodes,
                                                   set(self.node_state))
-            result = self._result(state, started)
+            result = recording.run_result(self, state, started)
             self.listeners.emit_all(ev.RunFinished(self.run_id, self.p.name, state, error,
                                                    result, aborted, closed))
             self.listeners.summary()
@@ -224,7 +214,7 @@ class Engine:
             self.external.add(tname)
         for name in self.external:
             if p.nodes[name].mapped:
-                self._order_like_items(name)
+                fanout.order_like_items(self, name)
         self.node_waiting, self.consumers_left = planning.counts(p, self.selected)
         self.cache = CachePolicy(p, self.params, run_id=self.run_id,
                                  checkpoint=self.opts.checkpoint, forced=self.forced,
@@ -234,72 +224,18 @@ class Engine:
             self._prev_attempts = {r.task_key: r.attempts for r in self._previous}
             self.cache.take_resumed(self._previous)
 
-    def _order_like_items(self, name: str) -> None:
-        """Put a mapped task's instances back in the order of the items they came from."""
-        root = self.p.nodes[name]
-        while root.map_source and self.p.nodes[root.map_source].mapped:
-            root = self.p.nodes[root.map_source]
-        src = root.map_source
-        if src is None or src not in self.insts:
-            return
-        items = dataflow.value_of(self, src)
-        order = {k: i for i, k in enumerate(item_keys(list(items or [])))}
-        self.node_keys[name].sort(key=lambda k: order.get(self.insts[k].map_key or "", len(order)))
-
     # -- scheduling ----------------------------------------------------------------------------
-
-    def _upstream_states(self, node: Node) -> list[State]:
-        return [
-            self.node_state[u] for u in node.upstream
-            if u != node.map_source or not self.p.nodes[u].mapped
-        ]
 
     def _schedule_node(self, name: str) -> None:
         node = self.p.nodes[name]
         if self.cancelled:
             return self._close_node_without_run(node, State.CANCELLED)
-        verdict = _trigger(node.task.trigger, self._upstream_states(node))
+        verdict = _trigger(node.task.trigger, upstream_states(self.p, self.node_state, node))
         if verdict is not None:
             return self._close_node_without_run(node, verdict)
-        src = node.map_source
-        if src is None:
-            keys = [name]
-            self.insts[name] = Inst(node, name)
-        elif self.p.nodes[src].mapped:
-            if self.node_keys[src] == [src] and self.insts[src].map_key is None:
-                # the mapped source was closed without expanding (upstream failed/skipped)
-                return self._close_node_without_run(node, _propagate(self.node_state[src]))
-            keys = []
-            for sk in self.node_keys[src]:
-                s = self.insts[sk]
-                k = f"{name}[{s.map_key}]"
-                keys.append(k)
-                self.insts[k] = Inst(node, k, map_key=s.map_key, item_ref=sk, label=s.label)
-        else:
-            src_state = self.insts[src].state
-            if src_state not in OK:
-                # the trigger rule let the task run, but there is nothing to map over
-                return self._close_node_without_run(node, _propagate(src_state))
-            try:
-                items = dataflow.value_of(self, src)
-            except CheckpointCorruptError as exc:
-                if self.recovery.recover(src, name):
-                    return
-                return self._close_node_without_run(node, State.FAILED, str(exc))
-            if items is None or isinstance(items, str | bytes | dict) or not hasattr(items, "__iter__"):
-                self._close_node_without_run(
-                    node, State.FAILED,
-                    f"task {name!r} maps over {src!r}, whose output is a "
-                    f"{type(items).__name__}, not a list",
-                )
-                return
-            items = list(items)
-            mkeys = item_keys(items)
-            keys = []
-            for mk, it in zip(mkeys, items, strict=True):
-                k = f"{name}[{mk}]"
-                keys.append(k)
-                self.insts[k] = Inst(node, k, map_key=mk, item=it, label=item_label(it))
+        keys = fanout.instances(self, node)
+        if keys is None:
+            return  # closed without running, or waiting for its input to be recomputed
         self.node_keys[name] = keys
         self.node_open[name] = len(keys)
         if node.mapped and self._wants[ev.TaskExpanded]:
@@ -669,28 +605,3 @@ class Engine:
         if self._state_snapshot is None:
             self._state_snapshot = dict(self.store.state_items(self.p.name))
         return dict(self._state_snapshot)
-
-    def _stored_params(self) -> dict[str, Any]:
-        from datamill.core.params import to_jsonable
-
-        return to_jsonable(self.p.redact(self.params))
-
-    def _failure_summary(self) -> str | None:
-        failed = [i for i in self.insts.values() if i.state == State.FAILED and i.error]
-        summary = resuming.failure_summary(failed)
-        return redact(summary, self.secrets) if summary else None
-
-    def _result(self, state: State, started: float) -> RunResult:
-        tasks = {}
-        for k, inst in self.insts.items():
-            if inst.node.name in self.external:
-                continue
-            tasks[k] = task_result(inst, log_path=True)
-        leaves = {n for n in self.selected if self.consumers_left.get(n, 0) == 0}
-        values = {k: v for k, v in self.values.items() if self.insts[k].node.name in leaves}
-        return RunResult(
-            run_id=self.run_id, pipeline=self.p.name, state=state, tasks=tasks,
-            node_keys={n: list(self.node_keys.get(n, [])) for n in self.p.nodes if n in self.selected},
-            started=started, ended=time.time(), values=values, artifacts=self.artifacts,
-            error=self.cancel_reason or None, listener_errors=self.listeners.errors,
-        )

@@ -12,18 +12,38 @@ recorded fails instead of going on unrecorded.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from datamill.runtime import events as ev
 from datamill.runtime.listeners import RunListener
 from datamill.runtime.logs import redact
-from datamill.runtime.result import TaskResult
-from datamill.store.records import AttemptRecord, State, TaskRunRecord
+from datamill.runtime.result import RunResult, TaskResult
+from datamill.store.records import AttemptRecord, RunRecord, State, TaskRunRecord
 
 
 def dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def run_record(e: Any, now: datetime | None) -> RunRecord:
+    """The store row of a new run of engine ``e`` (parameters redacted, options kept for a
+    resume)."""
+    import os
+    import socket
+
+    from datamill.core.params import to_jsonable
+    from datamill.runtime.resume import run_options
+    from datamill.runtime.rules import _driver_token
+
+    return RunRecord(
+        run_id=e.run_id, pipeline=e.p.name, params=to_jsonable(e.p.redact(e.params)),
+        state=State.RUNNING, trigger=e.opts.trigger, created_at=now, started_at=now,
+        heartbeat_at=now, host=socket.gethostname(), pid=os.getpid(),
+        project=e.target, pid_start=_driver_token(),
+        options=run_options(e.opts.force, e.forced, e.opts.only),
+    )
 
 
 def task_run_record(inst: Any, run_id: str, secrets: tuple[str, ...]) -> TaskRunRecord:
@@ -111,3 +131,30 @@ class StoreRecorder(RunListener):
             self.writer.close()
         finally:
             self.store.finish_run(event.run_id, event.state, error=event.error)
+
+
+def run_result(e: Any, state: State, started: float) -> RunResult:
+    """The RunResult of engine ``e``'s run: every instance of this run (not the ``--only``
+    outputs taken from others), and the in-memory outputs of its leaf tasks."""
+    tasks = {}
+    for k, inst in e.insts.items():
+        if inst.node.name in e.external:
+            continue
+        tasks[k] = task_result(inst, log_path=True)
+    leaves = {n for n in e.selected if e.consumers_left.get(n, 0) == 0}
+    values = {k: v for k, v in e.values.items() if e.insts[k].node.name in leaves}
+    return RunResult(
+        run_id=e.run_id, pipeline=e.p.name, state=state, tasks=tasks,
+        node_keys={n: list(e.node_keys.get(n, [])) for n in e.p.nodes if n in e.selected},
+        started=started, ended=time.time(), values=values, artifacts=e.artifacts,
+        error=e.cancel_reason or None, listener_errors=e.listeners.errors,
+    )
+
+
+def failure_summary(e: Any) -> str | None:
+    """A failed run's error: its first failed task's, masked."""
+    from datamill.runtime.resume import failure_summary as summary_of
+
+    failed = [i for i in e.insts.values() if i.state == State.FAILED and i.error]
+    summary = summary_of(failed)
+    return redact(summary, e.secrets) if summary else None

@@ -102,3 +102,10 @@ def run_state(cancelled: bool, cancel_reason: str, insts: Iterable[Any], finishe
     if finished_nodes < selected:
         return State.FAILED
     return State.SUCCEEDED
+
+
+def upstream_states(p: Any, node_state: dict[str, State], node: Any) -> list[State]:
+    """The states a trigger rule looks at: every upstream's, except a mapped source's for
+    an element-wise map (each instance follows its own item)."""
+    return [node_state[u] for u in node.upstream
+            if u != node.map_source or not p.nodes[u].mapped]

@@ -128,7 +128,7 @@ class Engine:
             builtin.append(OpenLineageListener(options.openlineage))
         if HooksListener.needed(pipeline):
             builtin.append(HooksListener(pipeline))
-        self.listeners = Listeners([*builtin, *listeners])
+        self.listeners = Listeners([*builtin, *pipeline.listeners, *listeners])
         self._emit = self.listeners.emit
         self._wants = self.listeners.wants
 

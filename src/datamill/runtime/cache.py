@@ -68,6 +68,7 @@ class CachePolicy:
         self._code_fp: dict[str, str] = {}
         self._param_fp: dict[str, list[tuple[str, str]]] = {}
         self._resumed: dict[str, TaskRunRecord] = {}
+        self._rules: dict[tuple[float | None, float | None], Reuse] = {}
         self._resume_started: float | None = None
         if resume is not None:
             started = resume.started_at or resume.created_at
@@ -85,7 +86,7 @@ class CachePolicy:
 
     def resumed(self, inst: Any) -> TaskRunRecord | None:
         """The resumed run's record of ``inst``, when its output can be taken as it is."""
-        rec = self._resumed.get(inst.key)
+        rec = self._resumed.get(inst.key) if self._resumed else None
         if rec is not None and rec.fingerprint == inst.fingerprint and not inst.recovered:
             return rec
         return None
@@ -130,17 +131,24 @@ class CachePolicy:
     def reuse(self, inst: Any) -> Reuse | None:
         """The rule the worker applies to a checkpoint under the fingerprint; None: compute."""
         node, t = inst.node, inst.node.task
-        if not self.checkpoints(inst) or inst.recovered:
+        if not (self.checkpoint and t.checkpoint) or inst.recovered:
             return None
         if node.name not in self.forced and t.cache != "never" \
                 and (bool(node.inputs) or t.version is not None):
-            return Reuse(max_age=t.cache_expire)
+            return self._rule(t.cache_expire, None)
         if self.resume is not None:
             # within a resume every completed output is reused, even one whose store record
             # was lost in a crash: done means the checkpoint exists, written during this run
             # (for a forced task too: what this run recomputed is not recomputed again)
-            return Reuse(max_age=t.cache_expire, written_after=self._resume_started)
+            return self._rule(t.cache_expire, self._resume_started)
         return None
+
+    def _rule(self, max_age: float | None, after: float | None) -> Reuse:
+        """One Reuse object per distinct rule of the run (they are immutable and shared)."""
+        rule = self._rules.get((max_age, after))
+        if rule is None:
+            rule = self._rules[(max_age, after)] = Reuse(max_age, after)
+        return rule
 
     def producer(self, inst: Any, meta: Any) -> str | None:
         """The run that wrote the checkpoint a cached instance reused (``cached_from_run``)."""

@@ -39,7 +39,7 @@ def inputs(e: Any, inst: Any, remote: bool) -> dict[str, InputRef]:
 def ref(e: Any, up: Any, remote: bool) -> InputRef:
     """One upstream instance as an input; raises WaitFor while it is being recomputed and
     InputMissing when its value is gone (no checkpoint, released from memory)."""
-    if up.key in e.recovery:
+    if e.recovery.waiting and up.key in e.recovery.waiting:
         raise WaitFor(up.key)
     if up.state not in OK:
         return InputRef("value", None, key=up.key)

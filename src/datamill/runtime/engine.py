@@ -38,7 +38,7 @@ from datamill.runtime.listeners import (
 )
 from datamill.runtime.recording import StoreRecorder, dt, task_result, task_run_record
 from datamill.runtime.recovery import InputMissing, Recovery, WaitFor
-from datamill.runtime.result import RunResult
+from datamill.runtime.result import RunResult, TaskResult
 from datamill.runtime.rules import (  # noqa: F401 - _aggregate, _meta_from_record: old import paths
     _aggregate,
     _meta_from_record,
@@ -103,6 +103,7 @@ class Engine:
         self.node_state: dict[str, State] = {}
         self.node_waiting: dict[str, int] = {}
         self.values: dict[str, Any] = {}
+        self.results: dict[str, TaskResult] = {}  # per instance, as it finished
         self.consumers_left: dict[str, int] = {}
         self.running = 0
         self.pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
@@ -131,6 +132,9 @@ class Engine:
         self.listeners = Listeners([*builtin, *pipeline.listeners, *listeners])
         self._emit = self.listeners.emit
         self._wants = self.listeners.wants
+        to = self.listeners.to  # per-event emitters of the per-task path
+        self._queued, self._started_ev = to[ev.TaskQueued], to[ev.TaskStarted]
+        self._attempt_ev, self._finished_ev = to[ev.AttemptFinished], to[ev.TaskFinished]
 
     # -- public --------------------------------------------------------------------------------
 
@@ -340,7 +344,7 @@ class Engine:
             timeout=t.timeout,
         )
         self.running += 1
-        self._emit(ev.TaskQueued(self.run_id, self.p.name, inst.key, node.name, inst.attempt,
+        self._queued(ev.TaskQueued(self.run_id, self.p.name, inst.key, node.name, inst.attempt,
                                  task_run_record(inst, self.run_id, self.secrets)))
         inst.handle = self.executor.submit(call, t.run_in, self._on_done, self._on_start)
 
@@ -356,7 +360,7 @@ class Engine:
             inst.first_run = at
         if worker is not None:
             inst.worker = worker
-        self._emit(ev.TaskStarted(self.run_id, self.p.name, key, inst.node.name, attempt,
+        self._started_ev(ev.TaskStarted(self.run_id, self.p.name, key, inst.node.name, attempt,
                                   inst.label, at, inst.queued, worker))
         t = inst.node.task
         if t.timeout and not getattr(self.executor, "enforces_timeouts", False):
@@ -464,7 +468,7 @@ class Engine:
             inst.meta = outcome.meta
             if outcome.has_value:
                 self.values[inst.key] = outcome.value
-        self._emit(ev.AttemptFinished(
+        self._attempt_ev(ev.AttemptFinished(
             self.run_id, self.p.name, inst.key, inst.node.name, inst.attempt, state,
             AttemptRecord(self.run_id, inst.key, inst.attempt, state=state,
                           started_at=dt(inst.started), ended_at=dt(inst.ended),
@@ -529,13 +533,13 @@ class Engine:
                 self._state_snapshot[k] = v
 
     def _finish_inst(self, inst: Inst, state: State, ended: float | None = None) -> None:
-        waiting = self.recovery.done(inst.key)
+        waiting = self.recovery.waiting.pop(inst.key, None) if self.recovery.waiting else None
         inst.state = state
         inst.ended = ended or time.time()
-        self._emit(ev.TaskFinished(self.run_id, self.p.name, inst.key, inst.node.name, state,
+        result = self.results[inst.key] = task_result(inst, self.run_id)
+        self._finished_ev(ev.TaskFinished(self.run_id, self.p.name, inst.key, inst.node.name, state,
                                    inst.label, inst.started, waiting is not None,
-                                   task_run_record(inst, self.run_id, self.secrets),
-                                   task_result(inst, self.run_id)))
+                                   task_run_record(inst, self.run_id, self.secrets), result))
         if waiting is not None:
             # a recomputed upstream: its node was counted already; wake who waited on it
             for w in waiting:

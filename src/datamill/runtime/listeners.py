@@ -65,6 +65,10 @@ class RunListener:
     def on_run_finished(self, event: ev.RunFinished) -> None: ...
 
 
+def _ignore(event: Any) -> None:
+    """The emitter of an event nobody listens to."""
+
+
 def _name(listener: Any) -> str:
     kind = listener if callable(listener) and not hasattr(listener, "on_run_started") \
         and hasattr(listener, "__qualname__") else type(listener)
@@ -74,7 +78,7 @@ def _name(listener: Any) -> str:
 class Listeners:
     """The listeners of one run, with each event's handlers looked up once."""
 
-    __slots__ = ("_handlers", "errors", "_names", "wants")
+    __slots__ = ("_handlers", "errors", "_names", "wants", "to")
 
     def __init__(self, listeners: Iterable[Any]):
         self._handlers: dict[type, list[tuple[Callable[[Any], None], bool, int]]] = {
@@ -99,16 +103,33 @@ class Listeners:
                 self._handlers[cls].append((fn, critical, i))
         #: event class -> whether anyone listens (the driver builds no event nobody wants)
         self.wants: dict[type, bool] = {cls: bool(h) for cls, h in self._handlers.items()}
+        #: event class -> the function the driver calls with such an event: the handler
+        #: itself when it is the only one and critical (the run store alone: no extra layer
+        #: on the per-task path), else a loop that isolates non-critical handlers
+        self.to: dict[type, Callable[[Any], None]] = {
+            cls: self._emitter(h) for cls, h in self._handlers.items()}
+
+    def _emitter(self, handlers: list[tuple[Callable[[Any], None], bool, int]]) -> Callable[[Any], None]:
+        if not handlers:
+            return _ignore
+        if len(handlers) == 1 and handlers[0][1]:
+            return handlers[0][0]
+
+        def emit(event: Any) -> None:
+            for fn, critical, i in handlers:
+                if critical:
+                    fn(event)
+                    continue
+                try:
+                    fn(event)
+                except Exception:  # noqa: BLE001 - a listener must not break the run
+                    self._failed(i, event)
+
+        return emit
 
     def emit(self, event: Any) -> None:
-        for fn, critical, i in self._handlers[type(event)]:
-            if critical:
-                fn(event)
-                continue
-            try:
-                fn(event)
-            except Exception:  # noqa: BLE001 - a listener must not break the run
-                self._failed(i, event)
+        """Hand ``event`` to every listener of its kind."""
+        self.to[type(event)](event)
 
     def emit_all(self, event: Any) -> None:
         """Like :meth:`emit`, but every listener gets the event even if a critical one

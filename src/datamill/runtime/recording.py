@@ -67,15 +67,15 @@ def task_run_record(inst: Any, run_id: str, secrets: tuple[str, ...]) -> TaskRun
     )
 
 
-def task_result(inst: Any, run_id: str | None = None, log_path: bool = False) -> TaskResult:
-    """The TaskResult of an instance: with ``run_id`` for hooks, with ``log_path`` for the
-    RunResult (as before the split, each kept what it had)."""
+def task_result(inst: Any, run_id: str) -> TaskResult:
+    """The TaskResult of an instance as it stands: what its hooks and listeners receive when
+    it finishes, and what the RunResult holds for it (the same object)."""
     return TaskResult(key=inst.key, task=inst.node.name, state=inst.state, attempts=inst.attempt,
                       duration=round(inst.exec_s, 6), queued=round(inst.wait_s, 6),
                       label=inst.label, error=inst.error, traceback=inst.traceback,
                       fingerprint=inst.fingerprint, data_version=inst.data_version,
                       meta=inst.meta, map_key=inst.map_key, run_id=run_id,
-                      log_path=inst.last_log if log_path else None)
+                      log_path=inst.last_log)
 
 
 class StoreRecorder(RunListener):
@@ -137,10 +137,13 @@ def run_result(e: Any, state: State, started: float) -> RunResult:
     """The RunResult of engine ``e``'s run: every instance of this run (not the ``--only``
     outputs taken from others), and the in-memory outputs of its leaf tasks."""
     tasks = {}
+    finished = e.results  # built when each instance finished
     for k, inst in e.insts.items():
         if inst.node.name in e.external:
             continue
-        tasks[k] = task_result(inst, log_path=True)
+        done = finished.get(k)
+        tasks[k] = done if done is not None and done.state == inst.state \
+            else task_result(inst, e.run_id)
     leaves = {n for n in e.selected if e.consumers_left.get(n, 0) == 0}
     values = {k: v for k, v in e.values.items() if e.insts[k].node.name in leaves}
     return RunResult(

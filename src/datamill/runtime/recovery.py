@@ -43,16 +43,9 @@ class Recovery:
         self.engine = engine
         self.waiting: dict[str, list[Any]] = {}  # upstream key -> waiting Insts / node names
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.waiting
-
     def park(self, key: str, waiter: Any) -> None:
         """``waiter`` needs ``key``, which is being recomputed."""
         self.waiting[key].append(waiter)
-
-    def done(self, key: str) -> list[Any] | None:
-        """``key`` finished: who waited for its recomputation (None: it was not recomputed)."""
-        return self.waiting.pop(key, None)
 
     def recover(self, bad_key: str | None, waiter: Any) -> bool:
         """An upstream checkpoint is corrupt: recompute it once, then resume ``waiter``

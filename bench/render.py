@@ -17,7 +17,7 @@ GOAL_S = 1.0
 
 
 def _random_dag(n: int, seed: int) -> Any:
-    from datamill.core.render import STATES, GraphNode, GraphSpec
+    from datamill.render import STATES, GraphNode, GraphSpec
 
     rng = random.Random(seed)
     nodes = [GraphNode(f"t{i:05d}", mapped=i % 13 == 0, state=rng.choice((None, *STATES)))
@@ -30,7 +30,7 @@ def _random_dag(n: int, seed: int) -> Any:
 
 
 def dm_render(case: Case, fmt: str, n: int) -> None:
-    from datamill.core import render
+    from datamill import render
 
     fn = {"text": render.to_text, "dot": render.to_dot, "svg": render.to_svg}[fmt]
     spec = _random_dag(n, seed=1)

@@ -176,3 +176,21 @@ def test_ml_example(tmp_path):
     # the gate held (the task would have failed otherwise) and was recorded with the run
     assert metrics[("model", "roc_auc")] >= 0.75
     assert metrics[("forecast_check", "rmse")] > 0
+
+
+def test_listeners_example(tmp_path):
+    import csv
+
+    proj = tmp_path / "listeners"
+    shutil.copytree(EXAMPLES / "listeners", proj, ignore=shutil.ignore_patterns(".datamill", "out"))
+    r = subprocess.run([sys.executable, "-m", "datamill.cli", "run", "durations.py", "-p", "n=4",
+                        "--json"], cwd=proj, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    with open(proj / "out" / "task_durations.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    # one row per task instance of the run, with the states the run reports
+    assert {row["key"]: row["state"] for row in rows} == {t["task"]: t["state"]
+                                                          for t in out["tasks"]}
+    assert len(rows) == 1 + 4 + 1 and {row["run_id"] for row in rows} == {out["run_id"]}
+    assert all(float(row["seconds"]) >= 0 and row["attempts"] == "1" for row in rows)

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "_lazy": set(),  # the lazy-export helper of every package __init__
     "_secrets": {"errors"},  # reads env:/file: secrets for the runtime and io
     "core": {"errors", "_lazy"},
+    "render": {"_lazy"},  # drawing the DAG: presentation, standard library only
     "store": {"errors", "_lazy", "core"},
     "runtime": {"errors", "_lazy", "core", "store", "_killpoint", "_secrets"},
     "io": BASE | {"core", "store"},

@@ -229,7 +229,7 @@ def show_logs(project: Any, run_id: str, task: str | None, as_json: bool) -> Non
 
 
 def _spec(pipeline: Any, states: dict[str, str] | None = None) -> Any:
-    from datamill.core.render import GraphNode, GraphSpec
+    from datamill.render import GraphNode, GraphSpec
 
     nodes = [
         GraphNode(name=n.name, mapped=n.mapped, tags=tuple(n.task.tags),
@@ -241,7 +241,7 @@ def _spec(pipeline: Any, states: dict[str, str] | None = None) -> Any:
 
 
 def show_graph(project: Any, target: str, output: str | None, run_id: str | None, as_json: bool) -> None:
-    from datamill.core import render
+    from datamill import render
     from datamill.runtime.loader import load_pipeline
 
     p = load_pipeline(target, project)
@@ -408,7 +408,7 @@ def show_lineage(project: Any, name: str, depth: int, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(graph, indent=2))
             return
-        from datamill.core.render import GraphNode, GraphSpec, to_rich
+        from datamill.render import GraphNode, GraphSpec, to_rich
 
         names = sorted({n for e in graph["edges"] for n in e} | {info.dataset})
         nodes = [GraphNode(name=n.removeprefix("task:"), kind="task" if n.startswith("task:")

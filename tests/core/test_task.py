@@ -113,3 +113,47 @@ def test_with_options_copies_and_validates():
 
 def test_skip_carries_its_reason():
     assert Skip("no new files").reason == "no new files"
+
+
+# -- the run context protocol -------------------------------------------------------------
+
+SEAM = {
+    "run_id", "pipeline", "task", "key", "attempt", "map_key", "params", "log",  # identity, logger
+    "metric", "record_input", "record_output", "save_report",  # metrics, lineage, reports
+    "get_state", "set_state",  # saved state
+    "secret", "secrets",  # secrets
+    "quarantine_root",  # quarantine
+    "submit", "map",  # sub-tasks
+    "cancelled", "check_cancelled",  # cancellation
+}
+
+
+def _members(proto: type) -> set[str]:
+    names = set(proto.__annotations__)
+    names |= {n for n, v in vars(proto).items()
+              if not n.startswith("_") and (callable(v) or isinstance(v, property))}
+    return names
+
+
+def test_context_is_a_protocol_listing_the_seam():
+    from typing import Protocol
+
+    from datamill.core.task import Context
+
+    assert Protocol in Context.__mro__
+    assert _members(Context) == SEAM
+
+
+def test_run_context_implements_every_member_of_the_protocol():
+    from datamill.core.task import Context, is_context_type
+    from datamill.runtime.context import RunContext
+
+    ctx = RunContext("run", "pipe", "t", "t[k]", 1, {}, {}, map_key="k")
+    for name in SEAM:
+        assert hasattr(ctx, name), name
+        # implemented by the runtime, not inherited from the protocol's stubs
+        assert getattr(RunContext, name, None) is not getattr(Context, name, None) or \
+            name in Context.__annotations__, name
+    assert isinstance(ctx, Context)
+    assert is_context_type(Context) and is_context_type(RunContext)
+    assert not is_context_type(int) and not is_context_type("Context")

@@ -203,7 +203,7 @@ def test_cancel_does_not_start_instances_blocked_on_a_pool(project):
             CALLS.append("interrupt")
             os.kill(os.getpid(), signal.SIGINT)
             deadline = time.monotonic() + 120  # the driver sees the signal, however busy
-            while not ctx.cancelled() and time.monotonic() < deadline:
+            while not ctx.cancelled and time.monotonic() < deadline:  # a property
                 time.sleep(0.01)
         return items
 

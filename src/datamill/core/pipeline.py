@@ -20,7 +20,7 @@ from datamill.core.params import (
     split_annotation,
     type_label,
 )
-from datamill.core.task import Context, Task, task
+from datamill.core.task import Task, is_context_type, task
 from datamill.errors import ParameterError, PipelineDefinitionError, UsageError
 
 
@@ -34,10 +34,12 @@ class PipelineOptions:
     on_failure: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
     description: str = ""
+    listeners: list[Any] = field(default_factory=list)  # run listeners (docs/listeners.md)
 
 
 def options(**kwargs: Any) -> PipelineOptions:
-    """Declare pipeline options in a pipeline module (name, fail_fast, pools, hooks)."""
+    """Declare pipeline options in a pipeline module (name, fail_fast, pools, hooks,
+    run listeners)."""
     return PipelineOptions(**kwargs)
 
 
@@ -85,6 +87,7 @@ class Pipeline:
         on_failure: Callable[..., Any] | None = None,
         on_success: Callable[..., Any] | None = None,
         description: str = "",
+        listeners: Iterable[Any] = (),
     ):
         self.name = name
         self.fail_fast = fail_fast
@@ -92,6 +95,7 @@ class Pipeline:
         self.on_failure = on_failure
         self.on_success = on_success
         self.description = description
+        self.listeners = list(listeners)  # run listeners of every run of this pipeline
         self.source: SourceRef | None = None
         problems: list[str] = []
         task_list = [t if isinstance(t, Task) else task(t) for t in tasks]
@@ -159,7 +163,7 @@ class Pipeline:
                 continue
             ann = hints.get(pname, p.annotation)
             bare, required, secret = split_annotation(ann)
-            if isinstance(bare, type) and issubclass(bare, Context):
+            if is_context_type(bare):
                 ctx_param = pname
                 continue
             if pname in explicit:
@@ -257,6 +261,7 @@ class Pipeline:
             pools=opts.pools,
             on_failure=opts.on_failure,
             on_success=opts.on_success,
+            listeners=opts.listeners,
             description=opts.description or (inspect.getdoc(module) or "").split("\n")[0],
         )
 

@@ -6,9 +6,11 @@ import datetime as dt
 import enum
 import functools
 import inspect
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from datamill.core.params import parse_duration
 from datamill.errors import UsageError
@@ -31,10 +33,98 @@ class Skip(Exception):  # noqa: N818 - reads as an instruction: raise Skip("why"
         self.reason = reason
 
 
-class Context:
-    """Marker base class of the run context; annotate a parameter with it to receive one."""
+@runtime_checkable
+class Context(Protocol):
+    """The run context: the one seam between a running task and the platform.
+
+    Annotate a task parameter with it to receive one (``def load(path, ctx: Context)``).
+    This protocol lists what the seam offers, so a type checker sees every use of it in
+    tasks and in library code that takes ``ctx=``: identity (run, pipeline, task, key,
+    attempt, map key, parameters), the logger, metrics, lineage, saved state, secrets, the
+    quarantine, sub-tasks and cancellation. The runtime's ``RunContext`` implements it; a
+    test may pass any object with these members. What a task records travels back with the
+    attempt and is written only if the attempt succeeds (see docs/concepts.md#run-context).
+    """
 
     __slots__ = ()
+
+    run_id: str
+    pipeline: str
+    task: str
+    key: str  # the instance key: ``task`` or ``task[map key]``
+    attempt: int
+    map_key: str | None
+    params: dict[str, Any]
+    log: logging.Logger  # lines go to the attempt's log, secrets masked
+
+    # -- saved state (watermarks, broker positions) ----------------------------------
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """Saved state of this pipeline from earlier runs (or set by this attempt)."""
+        ...
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Save state for the next run; committed only if the attempt succeeds."""
+        ...
+
+    # -- metrics, lineage, reports ---------------------------------------------------
+    def metric(self, name: str, value: float, **labels: str) -> None:
+        """Record a numeric metric of this attempt."""
+        ...
+
+    def record_input(self, dataset: str, schema: Any = None, rows: int | None = None) -> None:
+        """Record that this task read ``dataset``."""
+        ...
+
+    def record_output(self, dataset: str, schema: Any = None, rows: int | None = None) -> None:
+        """Record that this task wrote ``dataset``."""
+        ...
+
+    def save_report(self, report: Any, name: str = "report.html") -> str:
+        """Keep a report with the run; returns its path in the artifact store."""
+        ...
+
+    # -- secrets -----------------------------------------------------------------------
+    def secret(self, name: str, default: str | None = None) -> str:
+        """A secret from the environment (``NAME`` or ``NAME_FILE``), masked from then on."""
+        ...
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values masked in this attempt's logs, errors and lineage."""
+        ...
+
+    # -- quarantine --------------------------------------------------------------------
+    def quarantine_root(self) -> str | None:
+        """Where the run sets rejected rows aside (a folder or an object-store URL), for
+        ``datamill.quality.Quarantine``; None when the run has no artifact store."""
+        ...
+
+    # -- cancellation and sub-tasks ------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt timed out or the run was cancelled."""
+        ...
+
+    def check_cancelled(self) -> None:
+        """Raise if the attempt was cancelled (call it in long loops)."""
+        ...
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run a sub-task in parallel; returns its Future."""
+        ...
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
+        """Run ``fn`` over ``items`` in parallel sub-tasks; the results in order."""
+        ...
+
+
+def is_context_type(annotation: Any) -> bool:
+    """Whether a parameter annotated with ``annotation`` receives the run context: the
+    protocol itself or a class that declares it as a base (``RunContext``). Decided by
+    declaration, not structure: a protocol with attributes cannot be ``issubclass``-checked,
+    and a user's class that happens to have a ``log`` is not a context."""
+    return annotation is Context or (isinstance(annotation, type)
+                                     and Context in getattr(annotation, "__mro__", ()))
 
 
 CACHE_POLICIES = ("fingerprint", "never")

@@ -50,11 +50,14 @@ def run(
     params_from_strings: bool = False,
     raise_on_failure: bool = False,
     handle_signals: bool = True,
+    listeners: Iterable[Any] = (),
 ) -> RunResult:
     """Run a pipeline and return its RunResult (states, outputs, run id).
 
     ``pipeline`` is a Pipeline, a module, a list of tasks, a ``.py`` path, a module name
     or a name from datamill.toml. Works inside a running event loop (Jupyter) too.
+    ``listeners`` watch the run's events, after those the pipeline declares
+    (``datamill.options(listeners=...)``; docs/listeners.md).
     """
     proj = project if isinstance(project, Project) else find_project(project)
     p = load_pipeline(pipeline, proj)
@@ -67,7 +70,7 @@ def run(
                          handle_signals=handle_signals, secret_env=proj.secret_env,
                          openlineage=_openlineage(proj))
     engine = Engine(p, values, store=store_, artifacts=arts, executor=ex, options=opts,
-                    progress=progress, target=_target(p))
+                    progress=progress, target=_target(p), listeners=listeners)
     try:
         result = engine.run()
     finally:
@@ -97,6 +100,7 @@ def resume(
     progress: Any = None,
     params_from_strings: bool = False,
     handle_signals: bool = True,
+    listeners: Iterable[Any] = (),
 ) -> RunResult:
     """Continue a failed, cancelled or killed run: completed tasks are reused, the rest run.
 
@@ -131,7 +135,8 @@ def resume(
                              handle_signals=handle_signals, secret_env=proj.secret_env,
                              openlineage=_openlineage(proj))
         engine = Engine(p, values, store=store_, artifacts=arts, executor=ex, options=opts,
-                        progress=progress, resume=claimed, target=_target(p))
+                        progress=progress, resume=claimed, target=_target(p),
+                        listeners=listeners)
         return engine.run()
     finally:
         if store is None:

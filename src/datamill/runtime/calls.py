@@ -37,9 +37,7 @@ class TaskCall:
     map_key: str | None = None
     checkpoint: bool = True
     serializer: str | None = None
-    reuse: bool = False  # the worker may reuse an existing checkpoint with this fingerprint
-    cache_expire: float | None = None
-    reuse_after: float | None = None  # resume: reuse only checkpoints written since this time
+    reuse: Any = None  # a cache.Reuse: the worker may take a checkpoint under the fingerprint
     return_value: bool = True  # send the value back (threads: free; processes: only if no checkpoint)
     artifacts_root: str = ""
     secrets: tuple[str, ...] = ()

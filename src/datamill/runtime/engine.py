@@ -1,47 +1,53 @@
-"""The driver: decides what runs, submits attempts, applies retries, timeouts, trigger
-rules, pools and fan-out, and streams every state change to the run store.
+"""The driver's loop: decides what runs next, submits attempts, applies retries,
+timeouts, pools and fan-out, and tells its listeners every change.
 
 It runs in the caller's thread and never blocks on task work: executors report
-outcomes into a queue; retries and timeouts are timers on a heap.
+outcomes into a queue; retries and timeouts are timers on a heap. What is not the loop
+lives beside it: planning (``planning.py``), the cache policy (``cache.py``), recovery
+from corrupt checkpoints (``recovery.py``) and from crashes (``resume.py``), trigger rules
+and state arithmetic (``rules.py``), and everything that watches the run, the run store
+included, as listeners of its events (``listeners.py``, ``recording.py``, ``events.py``).
 """
 
 from __future__ import annotations
 
 import gc
 import heapq
-import inspect
 import itertools
 import logging
 import os
 import queue
 import random
-import signal
-import socket
-import threading
 import time
-import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from datamill.core.fingerprint import code_fingerprint, content_hash, item_keys, task_fingerprint
-from datamill.core.params import canonical_json
 from datamill.core.pipeline import Node, Pipeline
-from datamill.errors import CheckpointCorruptError, TaskTimeoutError, UsageError
+from datamill.errors import TaskTimeoutError
+from datamill.runtime import dataflow, fanout, planning, recording, signals
+from datamill.runtime import events as ev
 from datamill.runtime import resume as resuming
-from datamill.runtime.calls import InputRef, Outcome, TaskCall
-from datamill.runtime.labels import item_label, shown
-from datamill.runtime.logs import redact
+from datamill.runtime.cache import CachePolicy
+from datamill.runtime.calls import Outcome, TaskCall
+from datamill.runtime.labels import shown
+from datamill.runtime.listeners import (
+    HooksListener,
+    Listeners,
+    OpenLineageListener,
+    ProgressListener,
+)
+from datamill.runtime.recording import StoreRecorder, dt, task_result, task_run_record
+from datamill.runtime.recovery import InputMissing, Recovery, WaitFor
 from datamill.runtime.result import RunResult, TaskResult
-from datamill.runtime.rules import (
+from datamill.runtime.rules import (  # noqa: F401 - _aggregate, _meta_from_record: old import paths
     _aggregate,
-    _driver_token,
     _meta_from_record,
     _propagate,
-    _ref_version,
     _trigger,
+    run_state,
+    upstream_states,
 )
+from datamill.runtime.state import EngineOptions, Inst, new_run_id
 from datamill.store.records import (
     AttemptRecord,
     LineageRecord,
@@ -54,81 +60,6 @@ from datamill.store.records import (
 log = logging.getLogger("datamill.run")
 
 OK = (State.SUCCEEDED, State.CACHED)
-BAD = (State.FAILED, State.UPSTREAM_FAILED)
-
-
-class _WaitFor(Exception):  # noqa: N818 - control flow inside the driver
-    """An input is being recomputed (corrupt checkpoint): park the task until it is back."""
-
-    def __init__(self, key: str):
-        self.key = key
-
-
-class _InputMissing(Exception):  # noqa: N818
-    """An input's value is neither checkpointed nor in memory any more."""
-
-    def __init__(self, message: str, key: str):
-        super().__init__(message)
-        self.key = key
-
-
-def new_run_id() -> str:
-    """Sortable, unique run ids: UTC time + random suffix (``20261127T154210-3f9a2c``)."""
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-@dataclass(slots=True)
-class Inst:
-    """One task instance inside a run."""
-
-    node: Node
-    key: str
-    map_key: str | None = None
-    item: Any = None
-    item_ref: str | None = None  # element-wise: the source instance key
-    state: State = State.PENDING
-    attempt: int = 0
-    fingerprint: str | None = None
-    meta: Any = None
-    data_version: str | None = None
-    handle: Any = None
-    queued: float | None = None  # the current attempt was handed to the executor
-    started: float | None = None  # ... and really started (None while it waits)
-    first_started: float | None = None  # first handed over (None: never submitted)
-    first_run: float | None = None  # first really started
-    exec_s: float = 0.0  # execution time of all attempts
-    wait_s: float = 0.0  # queue wait of all attempts
-    worker: str | None = None
-    label: str | None = None
-    ended: float | None = None
-    error: str | None = None
-    traceback: str | None = None
-    rows_in: int | None = None
-    rows_out: int | None = None
-    recovered: bool = False
-    cached_from: str | None = None
-    reuse_record: Any = None
-    last_log: str | None = None
-    base_attempt: int = 0  # attempts that do not count against retries (resume, recovery)
-    corrupt_hits: int = 0
-
-
-@dataclass
-class EngineOptions:
-    workers: int | None = None
-    checkpoint: bool = True
-    fail_fast: bool | None = None
-    only: list[str] = field(default_factory=list)
-    force: list[str] = field(default_factory=list)
-    trigger: str = "manual"
-    pools: dict[str, int] = field(default_factory=dict)
-    handle_signals: bool = True
-    secret_env: list[str] = field(default_factory=list)  # env vars whose values are redacted
-    openlineage: Any = None  # an openlineage.Emitter, when configured
 
 
 class Engine:
@@ -147,6 +78,7 @@ class Engine:
         run_id: str | None = None,
         resume: RunRecord | None = None,
         target: str | None = None,
+        listeners: Any = (),
     ):
         self.p = pipeline
         self.params = params
@@ -171,65 +103,69 @@ class Engine:
         self.node_state: dict[str, State] = {}
         self.node_waiting: dict[str, int] = {}
         self.values: dict[str, Any] = {}
+        self.results: dict[str, TaskResult] = {}  # per instance, as it finished
         self.consumers_left: dict[str, int] = {}
         self.running = 0
         self.pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
         self.task_used: dict[str, int] = {}
         self.blocked: deque[Inst] = deque()
         self._ready: deque[str] = deque()
-        self._recovering: dict[str, list[Any]] = {}  # upstream key -> waiting Insts / node names
+        self.recovery = Recovery(self)
         self.cancelled = False
         self.cancel_reason = ""
         self.finished_nodes = 0
-        self._code_fp: dict[str, str] = {}
-        self._param_fp: dict[str, list[tuple[str, str]]] = {}
         self._state_snapshot: dict[str, Any] | None = None
-        self.ckpt = options.checkpoint
         self.forced: set[str] = set()
         self.selected: set[str] = set(pipeline.nodes)
         self.external: set[str] = set()
+        self._prev_attempts: dict[str, int] = {}
+        self._previous: list[TaskRunRecord] = []
+        self.cache: CachePolicy  # made by _plan, once the forced tasks are known
+        # who watches the run: the store first, then the built-ins, then the caller's own
+        builtin: list[Any] = [StoreRecorder(store)]
+        if progress is not None:
+            builtin.append(ProgressListener(progress))
+        if options.openlineage is not None:
+            builtin.append(OpenLineageListener(options.openlineage))
+        if HooksListener.needed(pipeline):
+            builtin.append(HooksListener(pipeline))
+        self.listeners = Listeners([*builtin, *pipeline.listeners, *listeners])
+        self._emit = self.listeners.emit
+        self._wants = self.listeners.wants
+        to = self.listeners.to  # per-event emitters of the per-task path
+        self._queued, self._started_ev = to[ev.TaskQueued], to[ev.TaskStarted]
+        self._attempt_ev, self._finished_ev = to[ev.AttemptFinished], to[ev.TaskFinished]
 
     # -- public --------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        from datamill.store.writer import StoreWriter
-
         self._plan()
         started = time.time()
-        now = _dt(started)
+        now = dt(started)
+        record = None
         if self.resume is None:
-            self.store.create_run(
-                RunRecord(
-                    run_id=self.run_id, pipeline=self.p.name, params=self._stored_params(),
-                    state=State.RUNNING, trigger=self.opts.trigger, created_at=now, started_at=now,
-                    heartbeat_at=now, host=socket.gethostname(), pid=os.getpid(),
-                    project=self.target, pid_start=_driver_token(),
-                    options=resuming.run_options(self.opts.force, self.forced, self.opts.only),
-                )
-            )
+            record = recording.run_record(self, now)
         else:
             try:
                 resuming.wait_for_orphans(self.store, self.run_id)
             except BaseException as exc:
                 self.store.finish_run(self.run_id, State.FAILED, error=str(exc))
                 raise
-        self.writer = StoreWriter(self.store)
-        self.writer.heartbeat(self.run_id)
+        self._emit(ev.RunStarted(self.run_id, self.p.name, len(self.selected),
+                                 self.resume is not None, self.opts.trigger, record,
+                                 self.secrets))
         from datamill.runtime import logs
 
         logs.install()
         self.executor.check_artifacts(self.artifacts)
         self.executor.start()
-        prev_handler = self._install_sigint()
+        prev_handler = signals.install(self._q, self.opts.handle_signals)
         # everything alive before the run (modules, the pipeline, user data) is moved out of
         # the collector's sight, so the many small objects of a big run do not make each
         # collection rescan it all (a 10,000-task run spent a third of its time in gc)
         gc.freeze()
-        if self.progress:
-            if hasattr(self.progress, "secrets"):
-                self.progress.secrets = self.secrets
-            self.progress.start(self.run_id, self.p.name, len(self.selected))
         error: str | None = None
+        aborted = False
         try:
             for name in self.p.nodes:
                 if name in self.selected and self.node_waiting[name] == 0:
@@ -237,177 +173,77 @@ class Engine:
             self._loop()
         except BaseException as exc:  # noqa: BLE001 - record, then re-raise
             error = f"{type(exc).__name__}: {exc}"
+            aborted = True
             self._cancel_all("driver error: " + error)
             raise
         finally:
             gc.unfreeze()
             self.executor.shutdown(cancel=self.cancelled)
-            self._restore_sigint(prev_handler)
+            signals.restore(prev_handler)
             logs.uninstall()
-            state = self._run_state()
+            state = run_state(self.cancelled, self.cancel_reason, self.insts.values(),
+                              self.finished_nodes, len(self.selected))
             if error is None and self.cancelled and self.cancel_reason.startswith("fail-fast"):
                 error = self.cancel_reason
             if error is None and state == State.FAILED:
-                error = self._failure_summary()
+                error = recording.failure_summary(self)
             elif error is None and state == State.CANCELLED:
                 error = self.cancel_reason or None
+            closed = []
             if self.resume is not None:
-                for rec in resuming.removed_records(self._previous, set(self.insts), self.p.nodes,
-                                                    set(self.node_state)):
-                    self.writer.put_task_run(rec)
-            if self.opts.openlineage is not None:
-                self.opts.openlineage.close()
-            try:
-                self.writer.close()
-            finally:
-                self.store.finish_run(self.run_id, state, error=error)
-            result = self._result(state, started)
-            if self.progress:
-                self.progress.finish(result)
-        self._run_hooks(result)
+                closed = resuming.removed_records(self._previous, set(self.insts), self.p.nodes,
+                                                  set(self.node_state))
+            result = recording.run_result(self, state, started)
+            self.listeners.emit_all(ev.RunFinished(self.run_id, self.p.name, state, error,
+                                                   result, aborted, closed))
+            self.listeners.summary()
         return result
 
     # -- planning ------------------------------------------------------------------------------
 
     def _plan(self) -> None:
         p = self.p
-        if self.resume is not None:
-            carried, kept_only = resuming.carried_options(self.resume, p.nodes)
-            self.opts.only = self.opts.only or kept_only
-        only = p.check_task_names(self.opts.only, "--only")
-        force = self.opts.force
-        if self.resume is not None and not force:
-            self.forced = carried
-        elif force in (["*"], ["all"]):
-            self.forced = set(p.nodes)
-        else:
-            roots = p.check_task_names(force, "--force")
-            self.forced = set(roots) | p.descendants(roots)
-        if only:
-            self.selected = set(only)
-            needed = p.ancestors(only) - self.selected
-            self._load_external(needed)
-        for name, node in p.nodes.items():
-            self.node_waiting[name] = sum(1 for u in node.upstream if u in self.selected)
-            self.consumers_left[name] = sum(1 for d in p.downstream[name] if d in self.selected)
-        self._resume_records = {}
-        self._prev_attempts: dict[str, int] = {}
-        self._previous: list[TaskRunRecord] = []
+        sel = planning.select(p, self.opts.only, self.opts.force, self.resume, self.store)
+        self.opts.only, self.forced, self.selected = sel.only, sel.forced, sel.selected
+        for tname, (run_id, recs) in sel.external.items():
+            node = p.nodes[tname]
+            self.node_keys[tname] = [r.task_key for r in recs]
+            for r in recs:
+                self.insts[r.task_key] = Inst(
+                    node, r.task_key, map_key=r.map_key, state=State.CACHED,
+                    fingerprint=r.fingerprint, data_version=r.data_version,
+                    meta=_meta_from_record(p.name, r), cached_from=run_id)
+            self.node_state[tname] = State.CACHED
+            self.node_open[tname] = 0
+            self.external.add(tname)
+        for name in self.external:
+            if p.nodes[name].mapped:
+                fanout.order_like_items(self, name)
+        self.node_waiting, self.consumers_left = planning.counts(p, self.selected)
+        self.cache = CachePolicy(p, self.params, run_id=self.run_id,
+                                 checkpoint=self.opts.checkpoint, forced=self.forced,
+                                 resume=self.resume, store=self.store)
         if self.resume is not None:
             self._previous = self.store.task_runs(self.run_id)
-            for r in self._previous:
-                self._prev_attempts[r.task_key] = r.attempts
-                # a forced task reuses only what this run wrote, never an older checkpoint
-                own = r.state == State.SUCCEEDED or r.cached_from_run == self.run_id
-                if r.state in OK and r.checkpoint and (own or r.task not in self.forced):
-                    self._resume_records[r.task_key] = r
-
-    def _load_external(self, names: set[str]) -> None:
-        """For --only: upstream tasks outside the selection come from the latest checkpoints
-        of a run in which the whole task (every mapped instance) completed."""
-        missing = set(names)
-        for run in self.store.list_runs(pipeline=self.p.name, limit=50):
-            if not missing:
-                break
-            by_task: dict[str, list[TaskRunRecord]] = {}
-            for r in self.store.task_runs(run.run_id):
-                if r.task in missing:
-                    by_task.setdefault(r.task, []).append(r)
-            for tname, recs in by_task.items():
-                if not all(r.state in OK and r.checkpoint for r in recs):
-                    continue  # partly failed there: an older run may have it whole
-                node = self.p.nodes[tname]
-                keys = [r.task_key for r in recs]
-                self.node_keys[tname] = keys
-                for r in recs:
-                    self.insts[r.task_key] = Inst(
-                        node, r.task_key, map_key=r.map_key, state=State.CACHED,
-                        fingerprint=r.fingerprint, data_version=r.data_version,
-                        meta=_meta_from_record(self.p.name, r), cached_from=run.run_id)
-                self.node_state[tname] = State.CACHED
-                self.node_open[tname] = 0
-                self.external.add(tname)
-                missing.discard(tname)
-        if missing:
-            first = sorted(missing)[0]
-            raise UsageError(
-                f"--only needs the output of task {first!r}, which has no complete checkpoint "
-                f"from an earlier run of pipeline {self.p.name!r}; run the pipeline once without --only"
-            )
-        for name in self.external:
-            if self.p.nodes[name].mapped:
-                self._order_like_items(name)
-
-    def _order_like_items(self, name: str) -> None:
-        """Put a mapped task's instances back in the order of the items they came from."""
-        root = self.p.nodes[name]
-        while root.map_source and self.p.nodes[root.map_source].mapped:
-            root = self.p.nodes[root.map_source]
-        src = root.map_source
-        if src is None or src not in self.insts:
-            return
-        items = self._value_of(src)
-        order = {k: i for i, k in enumerate(item_keys(list(items or [])))}
-        self.node_keys[name].sort(key=lambda k: order.get(self.insts[k].map_key or "", len(order)))
+            self._prev_attempts = {r.task_key: r.attempts for r in self._previous}
+            self.cache.take_resumed(self._previous)
 
     # -- scheduling ----------------------------------------------------------------------------
-
-    def _upstream_states(self, node: Node) -> list[State]:
-        return [
-            self.node_state[u] for u in node.upstream
-            if u != node.map_source or not self.p.nodes[u].mapped
-        ]
 
     def _schedule_node(self, name: str) -> None:
         node = self.p.nodes[name]
         if self.cancelled:
             return self._close_node_without_run(node, State.CANCELLED)
-        verdict = _trigger(node.task.trigger, self._upstream_states(node))
+        verdict = _trigger(node.task.trigger, upstream_states(self.p, self.node_state, node))
         if verdict is not None:
             return self._close_node_without_run(node, verdict)
-        src = node.map_source
-        if src is None:
-            keys = [name]
-            self.insts[name] = Inst(node, name)
-        elif self.p.nodes[src].mapped:
-            if self.node_keys[src] == [src] and self.insts[src].map_key is None:
-                # the mapped source was closed without expanding (upstream failed/skipped)
-                return self._close_node_without_run(node, _propagate(self.node_state[src]))
-            keys = []
-            for sk in self.node_keys[src]:
-                s = self.insts[sk]
-                k = f"{name}[{s.map_key}]"
-                keys.append(k)
-                self.insts[k] = Inst(node, k, map_key=s.map_key, item_ref=sk, label=s.label)
-        else:
-            src_state = self.insts[src].state
-            if src_state not in OK:
-                # the trigger rule let the task run, but there is nothing to map over
-                return self._close_node_without_run(node, _propagate(src_state))
-            try:
-                items = self._value_of(src)
-            except CheckpointCorruptError as exc:
-                if self._recover(src, name):
-                    return
-                return self._close_node_without_run(node, State.FAILED, str(exc))
-            if items is None or isinstance(items, str | bytes | dict) or not hasattr(items, "__iter__"):
-                self._close_node_without_run(
-                    node, State.FAILED,
-                    f"task {name!r} maps over {src!r}, whose output is a "
-                    f"{type(items).__name__}, not a list",
-                )
-                return
-            items = list(items)
-            mkeys = item_keys(items)
-            keys = []
-            for mk, it in zip(mkeys, items, strict=True):
-                k = f"{name}[{mk}]"
-                keys.append(k)
-                self.insts[k] = Inst(node, k, map_key=mk, item=it, label=item_label(it))
+        keys = fanout.instances(self, node)
+        if keys is None:
+            return  # closed without running, or waiting for its input to be recomputed
         self.node_keys[name] = keys
         self.node_open[name] = len(keys)
-        if self.progress and node.mapped:
-            self.progress.add_total(len(keys) - 1)
+        if node.mapped and self._wants[ev.TaskExpanded]:
+            self._emit(ev.TaskExpanded(self.run_id, self.p.name, name, len(keys)))
         if not keys:
             self._finish_node(name)
             return
@@ -454,102 +290,32 @@ class Engine:
             while waiting:
                 self._dispatch(waiting.popleft())
 
-    def _fingerprint(self, inst: Inst, inputs: dict[str, InputRef]) -> str:
-        node = inst.node
-        name = node.name
-        code = self._code_fp.get(name)
-        if code is None:
-            code = self._code_fp[name] = code_fingerprint(node.task.fn)
-            self._param_fp[name] = [
-                (p, "<secret>" if self.p.params[p].secret else canonical_json(self.params[p]))
-                for p in node.params
-            ]
-        versions = [(pname, _ref_version(ref, self.insts)) for pname, ref in inputs.items()]
-        if inst.item_ref is None and inst.map_key is not None:
-            versions.append(("__item__", content_hash(inst.item)))
-        return task_fingerprint(code, node.task.options_key(), self._param_fp[name], versions,
-                                inst.map_key, self._source_version(node))
-
-    def _source_version(self, node: Node) -> str | None:
-        v = node.task.version
-        if v is None or isinstance(v, str):
-            return v
-        try:
-            kwargs = {k: self.params[k] for k in inspect.signature(v).parameters if k in self.params}
-            return str(v(**kwargs))
-        except Exception as exc:  # noqa: BLE001 - no version means no reuse, not a failure
-            log.warning("version() of task %r failed (%s); it will run", node.name, exc)
-            return f"unversioned:{time.time()}"
-
-    def _inputs(self, inst: Inst, remote: bool) -> dict[str, InputRef]:
-        node = inst.node
-        refs: dict[str, InputRef] = {}
-        for pname, up in node.inputs.items():
-            upnode = self.p.nodes[up]
-            if pname == node.map_param and node.map_source == up:
-                if inst.item_ref is not None:
-                    refs[pname] = self._ref(self.insts[inst.item_ref], remote)
-                else:
-                    refs[pname] = InputRef("value", inst.item, key=f"{up}[item]")
-                continue
-            if upnode.mapped:
-                members = [self.insts[k] for k in self.node_keys.get(up, ()) if self.insts[k].state in OK]
-                refs[pname] = InputRef("list", [self._ref(m, remote) for m in members], key=up)
-            else:
-                refs[pname] = self._ref(self.insts[up], remote)
-        return refs
-
-    def _ref(self, up: Inst, remote: bool) -> InputRef:
-        if up.key in self._recovering:
-            raise _WaitFor(up.key)
-        if up.state not in OK:
-            return InputRef("value", None, key=up.key)
-        if up.key in self.values and (not remote or up.meta is None):
-            return InputRef("value", self.values[up.key], key=up.key)
-        if up.meta is not None:
-            return InputRef("ckpt", up.meta, key=up.key)
-        raise _InputMissing(
-            f"the output of task {up.key!r} is no longer available (it has no checkpoint and was "
-            "released from memory); run again, or let that task checkpoint", up.key
-        )
-
-    def _value_of(self, name: str) -> Any:
-        inst = self.insts[name]
-        if inst.state not in OK:
-            return None
-        if name in self.values:
-            return self.values[name]
-        if inst.meta is not None:
-            value = self.artifacts.load_checkpoint(inst.meta)
-            self.values[name] = value
-            return value
-        return None
-
     def _submit(self, inst: Inst) -> None:
         node, t = inst.node, inst.node.task
         remote = self.executor.is_remote(t.run_in)
         try:
-            inputs = self._inputs(inst, remote)
-        except _WaitFor as wait:
+            inputs = dataflow.inputs(self, inst, remote)
+        except WaitFor as wait:
             inst.state = State.PENDING
-            self._recovering[wait.key].append(inst)
+            self.recovery.park(wait.key, inst)
             self._release(inst)
             return
-        except _InputMissing as exc:
+        except InputMissing as exc:
             # an in-memory output was released (e.g. while recovering a corrupt checkpoint
             # downstream of it): compute it again, then come back
             inst.state = State.PENDING
             inst.corrupt_hits += 1
             self._release(inst)
-            if inst.corrupt_hits <= 3 and self._recover(exc.key, inst):
+            if inst.corrupt_hits <= 3 and self.recovery.recover(exc.key, inst):
                 return
             inst.error = str(exc)
             self._finish_inst(inst, State.FAILED)
             return
+        cache = self.cache
         if inst.fingerprint is None:
-            inst.fingerprint = self._fingerprint(inst, inputs)
-        rec = self._resume_records.get(inst.key)
-        if rec is not None and rec.fingerprint == inst.fingerprint and not inst.recovered:
+            inst.fingerprint = cache.fingerprint(inst, inputs, self.insts)
+        rec = cache.resumed(inst)
+        if rec is not None:
             inst.meta = _meta_from_record(self.p.name, rec)
             inst.cached_from = rec.cached_from_run or self.run_id
             inst.data_version = rec.data_version
@@ -559,18 +325,7 @@ class Engine:
             self._finish_inst(inst, State.CACHED, ended=now)
             self._release(inst)
             return
-        checkpoint = self.ckpt and t.checkpoint
-        reusable = checkpoint and not inst.recovered
-        reuse = reusable and node.name not in self.forced and t.cache != "never" \
-            and (bool(node.inputs) or t.version is not None)
-        reuse_after = None
-        if not reuse and reusable and self.resume is not None:
-            # within a resume every completed output is reused, even one whose store record
-            # was lost in a crash: done means the checkpoint exists, written during this run
-            # (for a forced task too: what this run recomputed is not recomputed again)
-            reuse = True
-            started = self.resume.started_at or self.resume.created_at
-            reuse_after = started.timestamp() if started else None
+        checkpoint = cache.checkpoints(inst)
         if inst.first_started is None and inst.key in self._prev_attempts:
             inst.attempt = inst.base_attempt = self._prev_attempts[inst.key]
         inst.attempt += 1
@@ -584,14 +339,13 @@ class Engine:
             attempt=inst.attempt, fn=t.fn, fingerprint=inst.fingerprint,
             params={p: self.params[p] for p in node.params}, inputs=inputs,
             context_param=node.context_param, map_key=inst.map_key, checkpoint=checkpoint,
-            serializer=t.serializer, reuse=reuse, cache_expire=t.cache_expire,
-            reuse_after=reuse_after,
-            return_value=not remote, artifacts_root=self.artifacts.root, secrets=self.secrets,
+            serializer=t.serializer, reuse=cache.reuse(inst), return_value=not remote, artifacts_root=self.artifacts.root, secrets=self.secrets,
             state=self._saved_state() if node.context_param else {}, is_async=t.is_async,
             timeout=t.timeout,
         )
         self.running += 1
-        self.writer.put_task_run(self._record(inst))
+        self._queued(ev.TaskQueued(self.run_id, self.p.name, inst.key, node.name, inst.attempt,
+                                 task_run_record(inst, self.run_id, self.secrets)))
         inst.handle = self.executor.submit(call, t.run_in, self._on_done, self._on_start)
 
     def _on_start(self, call: TaskCall, worker: str | None = None) -> None:
@@ -605,15 +359,9 @@ class Engine:
         if inst.first_run is None:
             inst.first_run = at
         if worker is not None:
-            # recorded at once: a resume after a crash must find the worker it may wait for
             inst.worker = worker
-            self.writer.put_attempt(AttemptRecord(
-                self.run_id, key, attempt, state=State.RUNNING, started_at=_dt(at),
-                queued_at=_dt(inst.queued), worker=worker))
-        if self.progress:
-            self.progress.task_started(shown(key, inst.label))
-        if self.opts.openlineage is not None:
-            self.opts.openlineage.event("START", self.p.name, self.run_id, key)
+        self._started_ev(ev.TaskStarted(self.run_id, self.p.name, key, inst.node.name, attempt,
+                                  inst.label, at, inst.queued, worker))
         t = inst.node.task
         if t.timeout and not getattr(self.executor, "enforces_timeouts", False):
             self._add_timer(at + t.timeout, "timeout", (key, attempt))
@@ -643,31 +391,31 @@ class Engine:
                                        + ", ".join(n for n in self.selected if n not in self.node_state))
                 break
             try:
-                ev = q.get(timeout=timeout if timeout is not None else 1.0)
+                msg = q.get(timeout=timeout if timeout is not None else 1.0)
             except queue.Empty:
-                ev = None
-            if ev is not None:
-                self._handle(ev)
+                msg = None
+            if msg is not None:
+                self._handle(msg)
                 # drain whatever else arrived without waiting
                 while True:
                     try:
-                        ev = q.get_nowait()
+                        msg = q.get_nowait()
                     except queue.Empty:
                         break
-                    self._handle(ev)
+                    self._handle(msg)
             now = time.time()
             while self._timers and self._timers[0][0] <= now:
                 _, _, kind, data = heapq.heappop(self._timers)
                 self._on_timer(kind, data)
 
-    def _handle(self, ev: tuple[Any, ...]) -> None:
-        kind = ev[0]
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
         if kind == "done":
-            self._on_outcome(ev[1], ev[2])
+            self._on_outcome(msg[1], msg[2])
         elif kind == "start":
-            self._started(*ev[1:])
+            self._started(*msg[1:])
         elif kind == "cancel":
-            self._cancel_all(ev[1])
+            self._cancel_all(msg[1])
 
     def _add_timer(self, when: float, kind: str, data: Any) -> None:
         heapq.heappush(self._timers, (when, next(self._seq), kind, data))
@@ -720,14 +468,14 @@ class Engine:
             inst.meta = outcome.meta
             if outcome.has_value:
                 self.values[inst.key] = outcome.value
-        self.writer.put_attempt(
+        self._attempt_ev(ev.AttemptFinished(
+            self.run_id, self.p.name, inst.key, inst.node.name, inst.attempt, state,
             AttemptRecord(self.run_id, inst.key, inst.attempt, state=state,
-                          started_at=_dt(inst.started), ended_at=_dt(inst.ended),
+                          started_at=dt(inst.started), ended_at=dt(inst.ended),
                           duration_s=round(inst.ended - begun, 6),
                           error=outcome.error, traceback=outcome.traceback,
-                          log_path=outcome.log_path, queued_at=_dt(inst.queued),
-                          worker=inst.worker)
-        )
+                          log_path=outcome.log_path, queued_at=dt(inst.queued),
+                          worker=inst.worker)))
         if state == State.FAILED:
             inst.error, inst.traceback = outcome.error, outcome.traceback
             if outcome.corrupt_input and not self.cancelled:
@@ -736,7 +484,7 @@ class Engine:
                 inst.base_attempt += 1
                 self._release(inst)
                 inst.corrupt_hits += 1
-                if inst.corrupt_hits <= 3 and self._recover(outcome.corrupt_input, inst):
+                if inst.corrupt_hits <= 3 and self.recovery.recover(outcome.corrupt_input, inst):
                     return
                 self._finish_inst(inst, State.FAILED, ended=inst.ended)  # cannot be recovered
                 return
@@ -749,7 +497,9 @@ class Engine:
                 log.info("task %s failed (attempt %d of %d), retrying in %.2fs: %s",
                          shown(inst.key, inst.label), inst.attempt - inst.base_attempt, t.retries + 1, delay,
                          outcome.error)
-                self.writer.put_task_run(self._record(inst))
+                self._emit(ev.AttemptRetried(self.run_id, self.p.name, inst.key, inst.node.name,
+                                             inst.attempt, t.retries, delay, outcome.error,
+                                             task_run_record(inst, self.run_id, self.secrets)))
                 self._add_timer(time.time() + max(0.0, delay), "retry", inst.key)
                 self._release(inst)  # its pool slot is free while it waits
                 return
@@ -757,7 +507,10 @@ class Engine:
             inst.data_version = (inst.meta.data_version if inst.meta is not None
                                  else "fp:" + (inst.fingerprint or ""))
             if state == State.CACHED:
-                inst.cached_from = self._producer(inst, outcome)
+                inst.cached_from = self.cache.producer(inst, outcome.meta)
+            elif inst.meta is not None and self._wants[ev.CheckpointWritten]:
+                self._emit(ev.CheckpointWritten(self.run_id, self.p.name, inst.key,
+                                                inst.node.name, inst.meta))
             self._side_data(inst, outcome)
         if state == State.SKIPPED:
             inst.error = outcome.error
@@ -766,88 +519,36 @@ class Engine:
         self._release(inst)
 
     def _side_data(self, inst: Inst, outcome: Outcome) -> None:
-        if self.opts.openlineage is not None and outcome.state == "succeeded":
-            self.opts.openlineage.event("COMPLETE", self.p.name, self.run_id, inst.key,
-                                        outcome.lineage)
+        run_id, pipeline, key, task = self.run_id, self.p.name, inst.key, inst.node.name
         for ln in outcome.lineage:
-            self.writer.put_lineage(LineageRecord(
-                self.run_id, inst.key, ln["dataset"], ln["direction"], schema=ln.get("schema"),
-                rows=ln.get("rows"), recorded_at=_dt(ln.get("ts")) or datetime.now(UTC)))
+            self._emit(ev.LineageRecorded(run_id, pipeline, key, task, LineageRecord(
+                run_id, key, ln["dataset"], ln["direction"], schema=ln.get("schema"),
+                rows=ln.get("rows"), recorded_at=dt(ln.get("ts") or time.time()))))
         for name, value, labels in outcome.metrics:
-            self.writer.put_metric(MetricRecord(self.run_id, name, value, task_key=inst.key,
-                                                labels=labels))
+            self._emit(ev.MetricRecorded(run_id, pipeline, key, task, MetricRecord(
+                run_id, name, value, task_key=key, labels=labels)))
         for k, v in outcome.state_updates.items():
-            self.writer.put_state(self.p.name, k, v, self.run_id)
+            self._emit(ev.StateSaved(run_id, pipeline, key, task, k, v))
             if self._state_snapshot is not None:
                 self._state_snapshot[k] = v
 
-    def _recover(self, bad_key: str | None, waiter: Inst | str) -> bool:
-        """An upstream checkpoint is corrupt: recompute it once, then resume ``waiter``
-        (a task instance, or the name of a node that maps over it). False if impossible."""
-        up = self.insts.get(bad_key or "")
-        if up is None or up.node.name in self.external:
-            return False
-        if up.key in self._recovering:
-            self._recovering[up.key].append(waiter)
-            return True
-        if up.recovered:
-            if up.state not in OK:
-                return False
-            self._resume_waiter(waiter, ok=True)  # recomputed already: try again with it
-            return True
-        log.warning("checkpoint of %s is corrupt; recomputing it", up.key)
-        if up.meta is not None:
-            try:
-                self.artifacts.delete_checkpoint(up.meta)
-            except Exception:  # noqa: BLE001 - it will be overwritten anyway
-                pass
-        up.recovered = True
-        up.meta = None
-        up.data_version = None
-        up.fingerprint = None
-        self.values.pop(up.key, None)
-        up.state = State.PENDING
-        up.base_attempt = up.attempt  # the recomputation does not use up its retries
-        self._recovering[up.key] = [waiter]
-        self._dispatch(up)
-        return True
-
-    def _resume_waiter(self, waiter: Inst | str, ok: bool) -> None:
-        failed = State.CANCELLED if self.cancelled else State.UPSTREAM_FAILED
-        if isinstance(waiter, str):  # a node mapping over the recovered output
-            if ok:
-                self._ready.append(waiter)
-            else:
-                self._close_node_without_run(self.p.nodes[waiter], failed)
-            return
-        if ok:
-            waiter.fingerprint = None
-            self._dispatch(waiter)
-        else:
-            self._finish_inst(waiter, failed)
-
     def _finish_inst(self, inst: Inst, state: State, ended: float | None = None) -> None:
-        waiting = self._recovering.pop(inst.key, None)
+        waiting = self.recovery.waiting.pop(inst.key, None) if self.recovery.waiting else None
         inst.state = state
         inst.ended = ended or time.time()
-        self.writer.put_task_run(self._record(inst))
-        if self.progress:
-            self.progress.task_finished(shown(inst.key, inst.label), state, inst.exec_s)
+        result = self.results[inst.key] = task_result(inst, self.run_id)
+        self._finished_ev(ev.TaskFinished(self.run_id, self.p.name, inst.key, inst.node.name, state,
+                                   inst.label, inst.started, waiting is not None,
+                                   task_run_record(inst, self.run_id, self.secrets), result))
         if waiting is not None:
             # a recomputed upstream: its node was counted already; wake who waited on it
             for w in waiting:
-                self._resume_waiter(w, state in OK)
+                self.recovery.wake(w, state in OK)
             return
         if state == State.FAILED:
-            if self.opts.openlineage is not None and inst.started is not None:
-                self.opts.openlineage.event("FAIL", self.p.name, self.run_id, inst.key,
-                                            error=inst.error)
-            self._hook(inst.node.task.on_failure, inst)
             log.error("task %s failed: %s", shown(inst.key, inst.label), inst.error)
             if self.fail_fast and not self.cancelled:
                 self._cancel_all(f"fail-fast: task {inst.key!r} failed")
-        elif state == State.SUCCEEDED:
-            self._hook(inst.node.task.on_success, inst)
         name = inst.node.name
         self.node_open[name] -= 1
         if self.node_open[name] == 0:
@@ -884,10 +585,12 @@ class Engine:
                 self.running -= 1
                 inst.error = reason
                 if inst.worker is not None:  # its "running" attempt row is closed too
-                    self.writer.put_attempt(AttemptRecord(
-                        self.run_id, inst.key, inst.attempt, state=State.CANCELLED,
-                        started_at=_dt(inst.started), ended_at=_dt(time.time()),
-                        queued_at=_dt(inst.queued), worker=inst.worker, error=reason))
+                    self._emit(ev.AttemptFinished(
+                        self.run_id, self.p.name, inst.key, inst.node.name, inst.attempt,
+                        State.CANCELLED, AttemptRecord(
+                            self.run_id, inst.key, inst.attempt, state=State.CANCELLED,
+                            started_at=dt(inst.started), ended_at=dt(time.time()),
+                            queued_at=dt(inst.queued), worker=inst.worker, error=reason)))
                 self._release(inst)
                 self._finish_inst(inst, State.CANCELLED)
         while self.blocked:
@@ -906,115 +609,3 @@ class Engine:
         if self._state_snapshot is None:
             self._state_snapshot = dict(self.store.state_items(self.p.name))
         return dict(self._state_snapshot)
-
-    def _stored_params(self) -> dict[str, Any]:
-        from datamill.core.params import to_jsonable
-
-        return to_jsonable(self.p.redact(self.params))
-
-    def _record(self, inst: Inst) -> TaskRunRecord:
-        meta = inst.meta
-        done = inst.state.is_done
-        return TaskRunRecord(
-            run_id=self.run_id, task_key=inst.key, task=inst.node.name, state=inst.state,
-            map_key=inst.map_key, fingerprint=inst.fingerprint, data_version=inst.data_version,
-            checkpoint=meta.path if meta is not None else None,
-            type_tag=meta.type_tag if meta is not None else None,
-            started_at=_dt(inst.first_run or inst.first_started),
-            ended_at=_dt(inst.ended) if done else None,
-            duration_s=round(inst.exec_s, 6) if done and inst.first_started else None,
-            queued_s=round(inst.wait_s, 6) if done and inst.first_started else None,
-            label=inst.label,
-            attempts=inst.attempt, rows_in=inst.rows_in, rows_out=inst.rows_out,
-            bytes=meta.bytes if meta is not None else None,
-            error=redact(inst.error, self.secrets) if inst.error else None,
-            traceback=inst.traceback, cached_from_run=inst.cached_from,
-        )
-
-    def _producer(self, inst: Inst, outcome: Outcome) -> str | None:
-        return resuming.producer(self, inst, outcome.meta)
-
-    def _failure_summary(self) -> str | None:
-        failed = [i for i in self.insts.values() if i.state == State.FAILED and i.error]
-        summary = resuming.failure_summary(failed)
-        return redact(summary, self.secrets) if summary else None
-
-    def _run_state(self) -> State:
-        if self.cancelled and not self.cancel_reason.startswith("fail-fast"):
-            return State.CANCELLED
-        for _k, inst in self.insts.items():
-            if inst.state in BAD:
-                return State.FAILED
-        if self.cancelled:
-            return State.FAILED
-        if self.finished_nodes < len(self.selected):
-            return State.FAILED
-        return State.SUCCEEDED
-
-    def _result(self, state: State, started: float) -> RunResult:
-        tasks = {}
-        for k, inst in self.insts.items():
-            if inst.node.name in self.external:
-                continue
-            tasks[k] = TaskResult(
-                key=k, task=inst.node.name, state=inst.state, attempts=inst.attempt,
-                duration=round(inst.exec_s, 6), queued=round(inst.wait_s, 6), label=inst.label,
-                error=inst.error, traceback=inst.traceback, fingerprint=inst.fingerprint,
-                data_version=inst.data_version, meta=inst.meta, map_key=inst.map_key,
-                log_path=inst.last_log,
-            )
-        leaves = {n for n in self.selected if self.consumers_left.get(n, 0) == 0}
-        values = {k: v for k, v in self.values.items() if self.insts[k].node.name in leaves}
-        return RunResult(
-            run_id=self.run_id, pipeline=self.p.name, state=state, tasks=tasks,
-            node_keys={n: list(self.node_keys.get(n, [])) for n in self.p.nodes if n in self.selected},
-            started=started, ended=time.time(), values=values, artifacts=self.artifacts,
-            error=self.cancel_reason or None,
-        )
-
-    def _hook(self, fn: Any, inst: Inst) -> None:
-        if fn is None:
-            return
-        try:
-            fn(self._task_info(inst))
-        except Exception as exc:  # noqa: BLE001 - a hook must not break the run
-            log.warning("hook %s of task %s raised %s: %s", getattr(fn, "__name__", fn), inst.key,
-                        type(exc).__name__, exc)
-
-    def _task_info(self, inst: Inst) -> TaskResult:
-        return TaskResult(key=inst.key, task=inst.node.name, state=inst.state, attempts=inst.attempt,
-                          duration=round(inst.exec_s, 6), queued=round(inst.wait_s, 6),
-                          label=inst.label,
-                          error=inst.error, traceback=inst.traceback, fingerprint=inst.fingerprint,
-                          data_version=inst.data_version, meta=inst.meta, map_key=inst.map_key,
-                          run_id=self.run_id)
-
-    def _run_hooks(self, result: RunResult) -> None:
-        fn = self.p.on_failure if result.state != State.SUCCEEDED else self.p.on_success
-        if fn is None:
-            return
-        try:
-            fn(result)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("pipeline hook raised %s: %s", type(exc).__name__, exc)
-
-    def _install_sigint(self) -> Any:
-        if not self.opts.handle_signals or threading.current_thread() is not threading.main_thread():
-            return None
-        count = {"n": 0}
-
-        def handler(signum: int, frame: Any) -> None:
-            count["n"] += 1
-            if count["n"] > 1:
-                raise KeyboardInterrupt
-            self._q.put(("cancel", "interrupted (Ctrl-C)"))
-
-        prev = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            prev[sig] = signal.signal(sig, handler)
-        return prev
-
-    def _restore_sigint(self, prev: Any) -> None:
-        if prev:
-            for sig, h in prev.items():
-                signal.signal(sig, h)

@@ -51,6 +51,9 @@ class RunResult:
     values: dict[str, Any] = field(default_factory=dict, repr=False)
     artifacts: Any = field(default=None, repr=False)
     error: str | None = None
+    #: How often each run listener that raised did so (``module.Class`` -> errors); empty
+    #: when every listener behaved. A listener's error never fails the run.
+    listener_errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

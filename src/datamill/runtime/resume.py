@@ -119,18 +119,6 @@ def removed_records(previous: list[TaskRunRecord], touched: set[str], nodes: Any
     return out
 
 
-def producer(engine: Any, inst: Any, meta: Any) -> str | None:
-    """The run that wrote the checkpoint a cached task reused (``cached_from_run``)."""
-    rec = engine.resume
-    started = rec.started_at if rec is not None else None
-    if started is not None and meta is not None and meta.created_at >= started.timestamp():
-        return engine.run_id  # written by this run before the resume
-    find = getattr(engine.store, "checkpoint_producer", None)
-    if find is None or inst.fingerprint is None:
-        return None
-    return find(engine.p.name, inst.node.name, inst.fingerprint, exclude=engine.run_id)
-
-
 def failure_summary(failed: list[Any]) -> str | None:
     """A failed run's error: the first failed task's error, and how many more failed."""
     if not failed:

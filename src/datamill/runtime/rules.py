@@ -5,6 +5,7 @@ checkpoint metadata rebuilt from a run-store record."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from datamill.core.params import canonical_json
@@ -85,3 +86,26 @@ def _ref_version(ref: InputRef, insts: dict[str, Any]) -> str:
     if inst is None:  # a mapped item given by value
         return canonical_json(ref.value) if ref.kind == "value" else str(ref.value)
     return inst.data_version or "none"
+
+
+def run_state(cancelled: bool, cancel_reason: str, insts: Iterable[Any], finished_nodes: int,
+              selected: int) -> State:
+    """A run's final state: cancelled (not by fail-fast), failed (a failed instance, a
+    fail-fast cancel, tasks left open) or succeeded."""
+    if cancelled and not cancel_reason.startswith("fail-fast"):
+        return State.CANCELLED
+    for inst in insts:
+        if inst.state in BAD:
+            return State.FAILED
+    if cancelled:
+        return State.FAILED
+    if finished_nodes < selected:
+        return State.FAILED
+    return State.SUCCEEDED
+
+
+def upstream_states(p: Any, node_state: dict[str, State], node: Any) -> list[State]:
+    """The states a trigger rule looks at: every upstream's, except a mapped source's for
+    an element-wise map (each instance follows its own item)."""
+    return [node_state[u] for u in node.upstream
+            if u != node.map_source or not p.nodes[u].mapped]

@@ -65,12 +65,11 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
     """Run the attempt described by ``call`` and report what happened."""
     started = time.time()
     store = artifact_store(call.artifacts_root) if call.artifacts_root else None
-    if call.reuse and call.checkpoint and store is not None:
+    if call.reuse is not None and call.checkpoint and store is not None:
+        # the driver's cache policy decided; the worker applies its rule (runtime/cache.py)
         meta = store.read_meta(call.pipeline, call.task, call.fingerprint,
                                serializer=call.serializer)
-        if meta is not None and (
-            call.cache_expire is None or time.time() - meta.created_at <= call.cache_expire
-        ) and (call.reuse_after is None or meta.created_at >= call.reuse_after):
+        if meta is not None and call.reuse.accepts(meta):
             return Outcome(call.key, call.attempt, "cached", started, time.time(), meta=meta,
                            rows_out=meta.rows)
     buf = logs.TaskLogBuffer(call.task, call.key, call.attempt, call.secrets)

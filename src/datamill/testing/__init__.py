@@ -2,8 +2,8 @@
 
 - :mod:`datamill.testing.killpoints`: ``reached("name")`` marks a point in code under
   test; a test kills the process exactly there (``run_and_kill_at``). Free when off.
-- :mod:`datamill.testing.instances`: private PostgreSQL, Redis, NATS and Mosquitto
-  servers on ephemeral loopback ports, to kill and restart.
+- :mod:`datamill.testing.instances`: private PostgreSQL, Redis, NATS, Mosquitto and
+  memcached servers on ephemeral loopback ports, to kill and restart.
 
 Importing this package loads only the kill points (a few microseconds); the server
 classes are imported on first use.
@@ -20,6 +20,7 @@ __all__ = [
     "InstanceUnavailable",
     "KillPoint",
     "KillPointNotReached",
+    "MemcachedInstance",
     "MosquittoInstance",
     "NatsInstance",
     "PostgresInstance",
@@ -32,6 +33,7 @@ __all__ = [
 _LAZY = {
     "InstanceError",
     "InstanceUnavailable",
+    "MemcachedInstance",
     "MosquittoInstance",
     "NatsInstance",
     "PostgresInstance",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -289,57 +288,22 @@ def show_graph(project: Any, target: str, output: str | None, run_id: str | None
 
 def run_gc(project: Any, keep_last: int | None, older_than: str | None, pipeline: str | None,
            dry_run: bool, as_json: bool) -> None:
-    from datamill.core.params import parse_duration
+    from datamill.store.retention import apply_retention
 
-    retention = project.config.get("retention", {})
-    if keep_last is None and older_than is None:
-        keep_last = retention.get("keep_last")
-        older_than = retention.get("older_than")
-        if keep_last is None and older_than is None:
-            keep_last = 20
-    cutoff = None
-    if older_than:
-        try:
-            cutoff = datetime.now(UTC) - parse_duration(older_than)
-        except ValueError as exc:
-            raise UsageError(f"--older-than {older_than!r}: {exc}") from None
     store = project.open_store()
-    arts = project.open_artifacts()
-    t0 = time.time()
     try:
-        doomed = store.runs_to_gc(keep_last, cutoff, pipeline)
-        if not dry_run and doomed:
-            store.delete_runs(doomed)
-            for rid in doomed:
-                _delete_logs(arts, rid)
-        referenced = store.referenced_checkpoints()
-        # unreferenced checkpoints younger than an hour may belong to a run still writing
-        report = arts.gc(referenced, older_than_s=3600.0, dry_run=dry_run) if hasattr(arts, "gc") else None
-        out = {"runs_deleted": len(doomed), "run_ids": doomed, "dry_run": dry_run,
-               "checkpoints_deleted": getattr(report, "deleted", 0),
-               "bytes_freed": getattr(report, "bytes_freed", 0),
-               "seconds": round(time.time() - t0, 3),
-               "policy": {"keep_last": keep_last, "older_than": older_than}}
+        report = apply_retention(store, project.open_artifacts(), keep_last, older_than,
+                                 pipeline, config=project.config, dry_run=dry_run)
+        out = report.to_dict()
         if as_json:
             click.echo(json.dumps(out, indent=2))
         else:
             verb = "would delete" if dry_run else "deleted"
-            click.echo(f"{verb} {len(doomed)} run(s) and {out['checkpoints_deleted']} checkpoint file(s), "
-                       f"{out['bytes_freed'] / 1e6:.1f} MB (policy: keep_last={keep_last}, "
-                       f"older_than={older_than})")
+            click.echo(f"{verb} {len(report.run_ids)} run(s) and {report.checkpoints_deleted} "
+                       f"checkpoint file(s), {report.bytes_freed / 1e6:.1f} MB (policy: "
+                       f"keep_last={report.keep_last}, older_than={report.older_than})")
     finally:
         store.close()
-
-
-def _delete_logs(arts: Any, run_id: str) -> None:
-    if not arts.is_local:
-        return
-    import shutil
-    from pathlib import Path
-
-    shutil.rmtree(Path(arts.root) / "logs" / run_id, ignore_errors=True)
-
-
 
 
 def list_datasets(project: Any, as_json: bool) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-import sqlalchemy as sa
-
 from datamill.errors import UsageError
-from datamill.store import schema
+from datamill.store import sql
 
 
 @dataclass
@@ -53,16 +52,20 @@ class DatasetInfo:
         }
 
 
+_KINDS = {"schema": "json", "labels": "json", "recorded_at": "datetime"}
+
+
+def _query(store: Any, query: str, params: dict[str, Any]) -> list[SimpleNamespace]:
+    rows = store._rows(query, params, _KINDS)  # noqa: SLF001 - the catalogue is part of the store layer
+    return [SimpleNamespace(**r) for r in rows]
+
+
 def _rows(store: Any, dataset: str | None = None) -> list[Any]:
-    lin, runs = schema.lineage, schema.runs
-    q = (sa.select(lin.c.dataset, lin.c.direction, lin.c.schema, lin.c.rows, lin.c.recorded_at,
-                   lin.c.task_key, lin.c.run_id, runs.c.pipeline)
-         .select_from(lin.join(runs, lin.c.run_id == runs.c.run_id))
-         .order_by(lin.c.recorded_at))
+    query, params = sql.CATALOG_LINEAGE, {}
     if dataset is not None:
-        q = q.where(lin.c.dataset == dataset)
-    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
-        return list(conn.execute(q))
+        query += " WHERE l.dataset = :dataset"
+        params["dataset"] = dataset
+    return _query(store, query + sql.CATALOG_LINEAGE_ORDER, params)
 
 
 def _task(r: Any) -> str:
@@ -76,16 +79,12 @@ WRITE_METRIC = "dataset_rows_written"
 def _write_modes(store: Any) -> dict[tuple[str, str, str], list[str]]:
     """(run, task, dataset) -> the modes of its writes in order, from the metric that
     ``datamill.io.write`` records beside each output lineage row."""
-    m = schema.metrics
-    q = (sa.select(m.c.run_id, m.c.task_key, m.c.labels).where(m.c.name == WRITE_METRIC)
-         .order_by(m.c.id))
     out: dict[tuple[str, str, str], list[str]] = {}
-    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
-        for r in conn.execute(q):
-            labels = r.labels or {}
-            if labels.get("dataset"):
-                out.setdefault((r.run_id, r.task_key or "", labels["dataset"]), []).append(
-                    str(labels.get("mode") or ""))
+    for r in _query(store, sql.CATALOG_WRITE_MODES, {"name": WRITE_METRIC}):
+        labels = r.labels or {}
+        if labels.get("dataset"):
+            out.setdefault((r.run_id, r.task_key or "", labels["dataset"]), []).append(
+                str(labels.get("mode") or ""))
     return out
 
 
@@ -200,9 +199,6 @@ def lineage(store: Any, dataset: str, depth: int = 3) -> dict[str, Any]:
 def run_reports(store: Any, run_id: str) -> list[dict[str, str]]:
     """The reports a run saved (``ctx.save_report``): task and location, in saving order."""
     marker = f"/reports/{run_id}/"
-    lin = schema.lineage
-    q = (sa.select(lin.c.task_key, lin.c.dataset).where(lin.c.run_id == run_id)
-         .where(lin.c.direction == "output").order_by(lin.c.id))
-    with store._read() as conn:  # noqa: SLF001 - the catalogue is part of the store layer
-        return [{"task": r.task_key, "location": r.dataset} for r in conn.execute(q)
-                if marker in r.dataset]
+    return [{"task": r.task_key, "location": r.dataset}
+            for r in _query(store, sql.CATALOG_REPORTS, {"run_id": run_id})
+            if marker in r.dataset]

@@ -14,9 +14,8 @@ import time
 from collections import deque
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
 from datamill.errors import StoreError
+from datamill.store.backends import is_transient
 from datamill.store.records import AttemptRecord, LineageRecord, MetricRecord, TaskRunRecord
 from datamill.store.runstore import RunStore
 
@@ -264,7 +263,7 @@ class StoreWriter:
         exc = self._try_write(tasks, attempts, lineage, metrics, states, beats)
         if exc is None:
             return
-        if n + len(beats) <= 1 or isinstance(exc.__cause__, OperationalError):
+        if n + len(beats) <= 1 or is_transient(exc):
             self._fail(n, exc)
             return
         singles: list[tuple[Any, ...]] = [
@@ -292,7 +291,7 @@ class StoreWriter:
                 self.store.write_batch(*batch)
                 return None
             except StoreError as exc:
-                if attempt < _RETRIES and isinstance(exc.__cause__, OperationalError):
+                if attempt < _RETRIES and is_transient(exc):
                     time.sleep(0.1 * attempt)
                     continue
                 return exc

@@ -2,7 +2,9 @@
 
 ``upgrade`` brings a store to head (as ``RunStore.open`` does), ``current`` prints its
 revision, ``sql`` prints the upgrade as SQL for a DBA, and ``revision -m MSG
-[--autogenerate]`` starts a new migration file in ``versions/`` for a developer.
+[--autogenerate]`` starts a new migration file in ``versions/`` for a developer;
+``sqlite-head`` rewrites ``sqlite_head.sql``, the head schema a new SQLite store is created
+from without alembic (run it after adding a revision).
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one migration command."""
     from alembic import command
 
-    from datamill.store.runstore import RunStore, _create_engine, resolve_url
+    from datamill.store.opening import sa_engine
+    from datamill.store.runstore import RunStore, resolve_url
 
     parser = argparse.ArgumentParser(prog="python -m datamill.store.migrations")
-    parser.add_argument("command", choices=["upgrade", "current", "sql", "revision"])
+    parser.add_argument("command", choices=["upgrade", "current", "sql", "revision", "sqlite-head"])
     parser.add_argument(
         "url", nargs="?", help="store URL (default: $DATAMILL_STORE or ./.datamill)"
     )
     parser.add_argument("-m", "--message", default="new revision")
     parser.add_argument("--autogenerate", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "sqlite-head":
+        migrations.SQLITE_HEAD.write_text(migrations.sqlite_head_sql(), encoding="utf-8")
+        print(f"wrote {migrations.SQLITE_HEAD}")
+        return 0
     url = resolve_url(args.url)
 
     if args.command == "upgrade":
@@ -35,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sql":
         command.upgrade(migrations.alembic_config(url=url), "head", sql=True)
         return 0
-    engine = _create_engine(url)
+    engine = sa_engine(url)
     try:
         with engine.begin() as conn:
             cfg = migrations.alembic_config(conn, url=url)

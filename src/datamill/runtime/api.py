@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import Iterable
@@ -83,6 +82,8 @@ def run(
 
 async def run_async(pipeline: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
     """``await datamill.run_async(...)`` from async code: the run goes to a worker thread."""
+    import asyncio  # here, not at the top: a sync run does not pay its import (~30 ms)
+
     kwargs.setdefault("handle_signals", False)
     return await asyncio.to_thread(run, pipeline, params, **kwargs)
 

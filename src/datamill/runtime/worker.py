@@ -7,7 +7,6 @@ reference, the driver records store rows.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import traceback
 from typing import Any
@@ -90,6 +89,8 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
                 kwargs[call.context_param] = ctx
             reached(f"task-start.{call.task}")
             if call.is_async:
+                import asyncio  # only async tasks pay its import (~30 ms)
+
                 value = asyncio.run(call.fn(**kwargs))
             else:
                 value = call.fn(**kwargs)

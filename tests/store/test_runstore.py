@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from datamill.errors import RunLockedError, RunNotFoundError, StoreError
 from datamill.store import schema
+from datamill.store.opening import make_backend
 from datamill.store.records import (
     AttemptRecord,
     LineageRecord,
@@ -23,7 +24,6 @@ from datamill.store.records import (
     TaskRunRecord,
     utcnow,
 )
-from datamill.store.opening import make_backend
 from datamill.store.runstore import RunStore, resolve_url
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from datamill.errors import StoreError
 from datamill.store.records import (
     AttemptRecord,

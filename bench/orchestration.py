@@ -205,19 +205,20 @@ def peer_hamilton(case: Case) -> None:
     def h_items(n: int) -> list:
         return items(n)
 
-    @parameterize(**{f"w{i}": {"i": value(i)} for i in range(FANOUT)})
     def h_work(h_items: list, i: int) -> int:
         return work(h_items[i])
 
-    @inject(ws=group(*[source(f"w{i}") for i in range(FANOUT)]))
     def h_collect(ws: list) -> int:
         return collect(ws)
 
     # real annotation objects: this module's `from __future__ import annotations` would
-    # leave strings that Hamilton cannot resolve for functions defined in a function
+    # leave strings that Hamilton cannot resolve for functions defined in a function; the
+    # decorators are applied after, as they validate the annotations
     h_items.__annotations__ = {"n": int, "return": list}
     h_work.__annotations__ = {"h_items": list, "i": int, "return": int}
     h_collect.__annotations__ = {"ws": list[int], "return": int}
+    h_work = parameterize(**{f"w{i}": {"i": value(i)} for i in range(FANOUT)})(h_work)
+    h_collect = inject(ws=group(*[source(f"w{i}") for i in range(FANOUT)]))(h_collect)
 
     mod = ad_hoc_utils.create_temporary_module(h_items, h_work, h_collect, module_name="bench_h")
     dr = driver.Builder().with_modules(mod).build()

@@ -42,6 +42,7 @@ from datamill.runtime.rules import (
     _ref_version,
     _trigger,
 )
+from datamill.runtime.worker import settle_checkpoints
 from datamill.store.records import (
     AttemptRecord,
     LineageRecord,
@@ -242,6 +243,7 @@ class Engine:
         finally:
             gc.unfreeze()
             self.executor.shutdown(cancel=self.cancelled)
+            settle_checkpoints(self)  # background checkpoints durable, or tasks failed
             self._restore_sigint(prev_handler)
             logs.uninstall()
             state = self._run_state()

@@ -62,7 +62,7 @@ def write_table(table: Any, f: BinaryIO, fmt: str = DEFAULT_FORMAT) -> int:
             import pyarrow.parquet as pq
 
             # keep Arrow's list field names ("item") so the schema comes back equal
-            pq.write_table(table, f, use_compliant_nested_type=False)
+            pq.write_table(_without_views(table), f, use_compliant_nested_type=False)
         else:
             import pyarrow.ipc as ipc
 
@@ -73,6 +73,39 @@ def write_table(table: Any, f: BinaryIO, fmt: str = DEFAULT_FORMAT) -> int:
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise arrow_error("table", exc, fmt) from exc
     return table.num_rows
+
+
+def _plain(t: Any) -> Any:
+    """``t`` with string/binary views (Polars' own layout) as large strings/binaries,
+    which Parquet's writer takes in every position (it refuses dictionaries of views)."""
+    import pyarrow as pa
+
+    if pa.types.is_string_view(t):
+        return pa.large_string()
+    if pa.types.is_binary_view(t):
+        return pa.large_binary()
+    if pa.types.is_dictionary(t):
+        return pa.dictionary(t.index_type, _plain(t.value_type), t.ordered)
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(_plain(t.value_type)))
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_plain(t.value_type)))
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(t.value_field.with_type(_plain(t.value_type)), t.list_size)
+    if pa.types.is_struct(t):
+        return pa.struct([t.field(i).with_type(_plain(t.field(i).type))
+                          for i in range(t.num_fields)])
+    return t
+
+
+def _without_views(table: Any) -> Any:
+    schema = table.schema
+    plain = [f.with_type(_plain(f.type)) for f in schema]
+    if all(a.type == b.type for a, b in zip(plain, schema, strict=True)):
+        return table
+    import pyarrow as pa
+
+    return table.cast(pa.schema(plain, metadata=schema.metadata))
 
 
 def read_table(data: Any) -> Any:
@@ -209,8 +242,10 @@ def polars_to_table(df: Any) -> Any:
             f"cannot write this Polars DataFrame as Parquet: column(s) {', '.join(bad)} hold "
             f"Python objects (dtype Object); {FIX}"
         )
-    try:
-        return df.to_arrow()
+    import polars as pl
+
+    try:  # newest: Polars' own string views, shared rather than copied to large_string
+        return df.to_arrow(compat_level=pl.CompatLevel.newest())
     except Exception as exc:  # polars raises its own error types for unsupported dtypes
         raise arrow_error("Polars DataFrame", exc) from exc
 

@@ -7,8 +7,8 @@ wherever it matters:
 * ``load``/``read_meta`` of a checkpoint still being written wait for that write;
 * the run's end waits for every write of the run (``drain``) and fails the task whose
   write failed (the engine's ``settle_checkpoints`` hook);
-* ``submit`` blocks while ``MAX_PENDING`` writes are queued, so a fast producer cannot
-  hold every intermediate table in memory at once.
+* ``submit`` blocks while ``MAX_PENDING`` writes are queued or running, so a producer
+  faster than the disk cannot hold every intermediate table in memory at once.
 
 One thread, because a checkpoint write is a copy into the page cache: a second thread
 would take a core from the tasks, not make the disk faster.
@@ -26,7 +26,7 @@ __all__ = ["MAX_PENDING", "Job", "drain", "pending_for", "set_hook", "submit"]
 
 log = logging.getLogger("datamill.store.background")
 
-MAX_PENDING = 2  # writes queued or running per process before submit() waits
+MAX_PENDING = 1  # writes queued or running per process before submit() waits
 
 _lock = threading.Condition()
 _queue: deque[Job] = deque()

@@ -141,7 +141,7 @@ def make_orders(rows: int, seed: int = 3) -> Any:
 # -- the uniform verifier: checksums of what an engine wrote -----------------------------------
 
 
-def verify_outputs(out: str, rows_in: int) -> dict[str, Any]:
+def verify_outputs(out: str, rows_in: int, id_col: str = "id") -> dict[str, Any]:
     """Counts and totals of the clean file, the daily aggregate and the quarantine."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -157,7 +157,7 @@ def verify_outputs(out: str, rows_in: int) -> dict[str, Any]:
         "clean_rows": n,
         "quarantined": quarantined,
         "duplicates_dropped": rows_in - n - quarantined,
-        "id_sum": pc.sum(clean["id"]).as_py(),
+        "id_sum": pc.sum(clean[id_col]).as_py(),
         "quantity_sum": pc.sum(clean["quantity"]).as_py(),
         "weekday_sum": pc.sum(pc.cast(clean["weekday"], "int64")).as_py(),
         "revenue_total": round(pc.sum(clean["revenue"]).as_py(), 2),
@@ -1064,6 +1064,9 @@ def _orders_check(res: dict[str, Measurement]) -> list[Figure]:
     for k, m in res.items():
         if not m.ok and k != "datamill":
             figs.append(Figure("wall time", _err(m), contender=k))
+    from bench.etl_steps import steps_figures
+
+    figs += steps_figures(res, fused_name="datamill")
     steps = {k[5:]: v for k, v in dm.extras.items() if k.startswith("step ")}
     if steps:
         figs.append(Figure("where datamill's time goes (median per step)",
@@ -1222,7 +1225,10 @@ _ORDERS_METHOD = (
     "`pl.from_arrow(result.good, rechunk=False)`, `transform.normalize_text`, a Polars "
     "expression for revenue, `transform.date_features`, `io.write` of the clean Parquet; each "
     "step's input is released (`del`) once the next step has its output) and `etl_daily` "
-    "(`io.read` of 4 columns, `transform.aggregate`, `io.write`). Hand-written: Polars (eager `read_csv`, "
+    "(`io.read` of 4 columns, `transform.aggregate`, `io.write`). datamill per-step (issue #15): "
+    "the same calls one task per step (`bench.etl_steps`: raw_orders, deduped, checked, "
+    "normalized, derived, clean_file, daily), every intermediate table checkpointed with the "
+    "defaults (Arrow IPC, written in the background). Hand-written: Polars (eager `read_csv`, "
     "`str.strptime(strict=False)`), DuckDB (`read_csv`, `try_strptime`, temp tables, `COPY`), "
     "pandas with `engine='pyarrow', dtype_backend='pyarrow'`, plain pandas (`read_csv` "
     "defaults); pandas and Polars reject Feb 30 themselves (not `pyarrow.compute.strptime`, "
@@ -1249,6 +1255,10 @@ BENCHMARKS = [
         contenders=[
             Contender("datamill", f"{_MOD}:dm_orders", _ORD, packages=DM_PACKAGES, repeats=2,
                       timeout=1800),
+            # issue #15: the same job one task per step (bench.etl_steps)
+            Contender("datamill per-step", "bench.etl_steps:dm_pipeline",
+                      {"kind": "steps", "shape": "own", **_ORD}, packages=DM_PACKAGES,
+                      repeats=2, timeout=1800),
             Contender("polars", f"{_MOD}:engine_orders", {"engine": "polars", **_ORD},
                       role="baseline", packages=("polars",), repeats=2, timeout=1800),
             Contender("duckdb", f"{_MOD}:engine_orders", {"engine": "duckdb", **_ORD},

@@ -128,6 +128,9 @@ def is_context_type(annotation: Any) -> bool:
 
 
 CACHE_POLICIES = ("fingerprint", "never")
+#: ``checkpoint=``: "always"/True (the default format), "never"/False (not stored: run again
+#: on resume when a downstream task needs it), or a table format (docs/checkpoints.md).
+CHECKPOINT_POLICIES = ("always", "never", "arrow", "arrow-lz4", "parquet")
 
 
 @dataclass(eq=False)
@@ -154,7 +157,7 @@ class Task:
     on_success: Callable[..., Any] | None = None
     map: tuple[str, str] | None = None  # (parameter, upstream task) mapped item by item
     version: str | Callable[..., Any] | None = None
-    checkpoint: bool = True
+    checkpoint: bool | str = True  # True, False, or a table format (see CHECKPOINT_POLICIES)
     serializer: str | None = None
     description: str = ""
     signature: inspect.Signature = field(init=False, repr=False)
@@ -211,6 +214,12 @@ def _validated(t: Task) -> Task:
         )
     if t.concurrency is not None and t.concurrency < 1:
         raise UsageError(f"{where}: concurrency must be >= 1, got {t.concurrency!r}")
+    if t.checkpoint not in (True, False, *CHECKPOINT_POLICIES[2:]):
+        if t.checkpoint in ("always", "never"):  # stored as the boolean the runtime reads
+            t.checkpoint = t.checkpoint == "always"
+        else:
+            raise UsageError(f"{where}: checkpoint must be True, False or one of "
+                             f"{', '.join(map(repr, CHECKPOINT_POLICIES))}, got {t.checkpoint!r}")
     if t.run_in == "process" and t.is_async:
         raise UsageError(f"{where}: async tasks run in threads; drop run_in='process'")
     return t
@@ -237,7 +246,7 @@ def task(
     on_success: Callable[..., Any] | None = None,
     map: str | dict[str, str] | None = None,  # noqa: A002 - the user-facing word
     version: str | Callable[..., Any] | None = None,
-    checkpoint: bool = True,
+    checkpoint: bool | str = True,
     serializer: str | None = None,
 ) -> Any:
     """Declare a task. Use bare (``@task``) or with options (``@task(retries=3)``).
@@ -245,7 +254,9 @@ def task(
     ``map="files"`` runs one instance per item of upstream ``files``' output, the item
     passed as the parameter of the same name; ``map={"path": "list_files"}`` names the
     parameter. ``cache`` is ``"fingerprint"``, ``"never"`` or a duration (``"1h"``) after
-    which a checkpoint is no longer reused.
+    which a checkpoint is no longer reused. ``checkpoint`` is True (``"always"``), False
+    (``"never"``) or the format of a table output: ``"arrow"`` (default), ``"arrow-lz4"``,
+    ``"parquet"``.
     """
 
     def wrap(f: Callable[..., Any]) -> Task:

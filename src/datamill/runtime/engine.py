@@ -48,6 +48,7 @@ from datamill.runtime.rules import (  # noqa: F401 - _aggregate, _meta_from_reco
     upstream_states,
 )
 from datamill.runtime.state import EngineOptions, Inst, new_run_id
+from datamill.runtime.worker import settle_checkpoints
 from datamill.store.records import (
     AttemptRecord,
     LineageRecord,
@@ -179,6 +180,7 @@ class Engine:
         finally:
             gc.unfreeze()
             self.executor.shutdown(cancel=self.cancelled)
+            settle_checkpoints(self)  # background checkpoints durable, or tasks failed
             signals.restore(prev_handler)
             logs.uninstall()
             state = run_state(self.cancelled, self.cancel_reason, self.insts.values(),

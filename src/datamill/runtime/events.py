@@ -125,9 +125,12 @@ class AttemptRetried(TaskEvent):
 @dataclass(slots=True)
 class CheckpointWritten(TaskEvent):
     """The worker wrote the instance's output as a checkpoint (``meta``: its path, bytes,
-    rows, data version)."""
+    rows, data version). A checkpoint written in the background becomes durable after its
+    task finished: the event then comes at the run's end and carries the instance's
+    updated store row (``record``)."""
 
     meta: Any
+    record: TaskRunRecord | None = None
 
 
 @dataclass(slots=True)

@@ -112,6 +112,10 @@ class StoreRecorder(RunListener):
     def on_attempt_retried(self, event: ev.AttemptRetried) -> None:
         self.writer.put_task_run(event.record)
 
+    def on_checkpoint_written(self, event: ev.CheckpointWritten) -> None:
+        if event.record is not None:  # a background write made durable at the run's end
+            self.writer.put_task_run(event.record)
+
     def on_lineage_recorded(self, event: ev.LineageRecorded) -> None:
         self.writer.put_lineage(event.record)
 

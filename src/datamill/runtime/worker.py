@@ -7,6 +7,8 @@ reference, the driver records store rows.
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 import traceback
 from typing import Any
@@ -18,15 +20,20 @@ from datamill.runtime import logs
 from datamill.runtime.calls import InputRef, Outcome, TaskCall
 from datamill.runtime.context import RunContext
 
+_log = logging.getLogger("datamill.run")
 _stores: dict[str, Any] = {}
+# DATAMILL_CHECKPOINT_BACKGROUND=0: every checkpoint is written before its task ends
+_BACKGROUND = os.environ.get("DATAMILL_CHECKPOINT_BACKGROUND", "1") != "0"
 
 
 def artifact_store(root: str) -> Any:
     """One ArtifactStore per root per process."""
     st = _stores.get(root)
     if st is None:
+        from datamill.store import background
         from datamill.store.artifacts import ArtifactStore
 
+        background.set_hook(_before_background_write)
         st = _stores[root] = ArtifactStore(root)
     return st
 
@@ -95,8 +102,13 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
             else:
                 value = call.fn(**kwargs)
             if call.checkpoint and store is not None:
+                # a value that stays in this process (call.return_value) goes on to the next
+                # task at once; its table checkpoint is written in the background
                 out.meta = store.write_checkpoint(
-                    call.pipeline, call.task, call.fingerprint, value, serializer=call.serializer
+                    call.pipeline, call.task, call.fingerprint, value, serializer=call.serializer,
+                    table_format=call.checkpoint if isinstance(call.checkpoint, str) else None,
+                    background=call.run_id if call.return_value and _BACKGROUND else None,
+                    key=call.key,
                 )
                 out.rows_out = out.meta.rows
             else:
@@ -134,6 +146,47 @@ def execute(call: TaskCall, cancel_event: Any = None) -> Outcome:
         except Exception:  # noqa: BLE001 - logs must never fail a task
             pass
     return out
+
+
+def _before_background_write(job: Any) -> None:
+    reached(f"checkpoint-write.{job.task}")
+
+
+def settle_checkpoints(engine: Any) -> None:
+    """The run's end: wait until every background checkpoint of the run is durable.
+
+    A task whose write succeeded gets its complete meta (and its run-store row its
+    checkpoint path, which stays empty until then, so a run killed before durability is
+    resumed by recomputing only such tasks). A task whose write failed fails, with the
+    write's error, and the run with it; its downstream tasks, which ran on the value in
+    memory, keep their own checkpoints, so a resume recomputes only that task.
+    """
+    from datamill.runtime import events as ev
+    from datamill.runtime.recording import task_result, task_run_record
+    from datamill.store import background
+    from datamill.store.records import State
+
+    run_id, pipeline = engine.run_id, engine.p.name
+    for job in background.drain(run_id):
+        inst = engine.insts.get(job.key)
+        if inst is None or getattr(inst.meta, "job", None) is not job:
+            continue  # recomputed since (a later write is the one that counts)
+        if job.error is None:
+            inst.meta = job.meta
+            engine._emit(ev.CheckpointWritten(
+                run_id, pipeline, inst.key, inst.node.name, inst.meta,
+                task_run_record(inst, run_id, engine.secrets)))
+            continue
+        err = job.error
+        inst.meta, inst.data_version = None, None
+        inst.state = State.FAILED
+        inst.error = (f"the checkpoint of task {job.key!r} could not be written: "
+                      f"{type(err).__name__}: {err}")
+        _log.error("task %s failed: %s", job.key, inst.error)
+        result = engine.results[inst.key] = task_result(inst, run_id)
+        engine._emit(ev.TaskFinished(  # its second end: the write failed after the task did
+            run_id, pipeline, inst.key, inst.node.name, State.FAILED, inst.label,
+            inst.started, True, task_run_record(inst, run_id, engine.secrets), result))
 
 
 def _short_traceback(exc: BaseException) -> str:

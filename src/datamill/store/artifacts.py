@@ -6,21 +6,18 @@ meta file (inline, base64), a data file ``<fingerprint>.<ext>``. The meta file
 is written last, so "the meta file exists" means "the checkpoint is complete" (Luigi's
 done = output exists). Local writes go to a temp file in the same folder and are moved into
 place with ``os.replace``; object stores are atomic per PUT. The xxh3-128 checksum of the
-data is computed while it is written and verified when it is loaded. See
-docs/checkpoints.md.
+data is computed while it is written and verified when it is loaded. Tables are written
+as Arrow IPC (or Parquet, per task), in the background when the caller keeps the value
+in memory (``store.background``). Paths and the meta record: ``artifact_paths``; listing
+and gc: ``artifact_gc``. See docs/checkpoints.md.
 """
 
 from __future__ import annotations
 
-import base64
-import itertools
-import json
 import logging
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, BinaryIO, TypeVar
 
 import xxhash
@@ -30,235 +27,39 @@ from datamill.errors import (
     SerializationError,
     UsageError,
 )
+from datamill.store import background as _bg
 from datamill.store import checkpoint_meta as _cm
+from datamill.store import table_formats as _tf
+from datamill.store.artifact_gc import GcMixin
+from datamill.store.artifact_paths import (  # noqa: F401 - re-exported, the public home
+    _O_CREATE,
+    _SCHEME_RE,
+    CHECKPOINTS,
+    INLINE_MAX_BYTES,
+    META_SUFFIX,
+    TMP_MAX_AGE_S,
+    TMP_SUFFIX,
+    ArtifactPathError,
+    CheckpointMeta,
+    GcReport,
+    PendingCheckpointMeta,
+    _HashingWriter,
+    _is_tmp,
+    _meta_rel,
+    _meta_rel_of,
+    _parse_meta,
+    _stem,
+    _tmp_name,
+    clean_relpath,
+)
 from datamill.store.serializers import Serializer, get_serializer, serializer_for
 
 log = logging.getLogger("datamill.store.artifacts")
 
-__all__ = ["ArtifactPathError", "ArtifactStore", "CheckpointMeta", "GcReport", "clean_relpath"]
-
-CHECKPOINTS = "checkpoints"
-META_SUFFIX = ".meta.json"
-TMP_SUFFIX = ".tmp"
-TMP_MAX_AGE_S = 3600.0  # temp files and data without meta older than this are garbage
-INLINE_MAX_BYTES = 8192  # in-memory payloads up to this size are stored inside the meta file
-_META_FORMAT = 1
-_META_FORMAT_INLINE = 2  # the meta file also holds the data (base64, field "inline")
+__all__ = ["ArtifactPathError", "ArtifactStore", "CheckpointMeta", "GcReport",
+           "PendingCheckpointMeta", "clean_relpath"]
 
 _T = TypeVar("_T")
-_O_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | os.O_CLOEXEC
-_FINGERPRINT_RE = re.compile(r"[A-Za-z0-9_-]{1,200}\Z")
-_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-_DRIVE_RE = re.compile(r"[A-Za-z]:")
-_META_ENCODER = json.JSONEncoder(separators=(",", ":"))
-_tmp_counter = itertools.count()
-_tmp_nonce = os.urandom(4).hex()
-
-
-class ArtifactPathError(UsageError, ValueError):
-    """A path or name given to the artifact store would leave its root."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointMeta:
-    """What is known about one complete checkpoint (the content of its ``.meta.json``).
-
-    ``path`` is the file holding the data, relative to the store root: the data file, or
-    the meta file itself for a small checkpoint stored inline (``path`` ends with
-    ``.meta.json``). ``data_version`` is the content hash of the data (equal to
-    ``checksum``), the input version used in fingerprints.
-    """
-
-    path: str
-    type_tag: str
-    checksum: str
-    data_version: str
-    bytes: int
-    rows: int | None
-    created_at: float
-    fingerprint: str
-    task: str
-    pipeline: str
-
-    @property
-    def meta_path(self) -> str:
-        """The ``.meta.json`` file relative to the store root (found from ``path``)."""
-        if self.path:
-            return _meta_rel_of(clean_relpath(self.path))
-        return _meta_rel(self.pipeline, self.task, self.fingerprint)
-
-    @property
-    def is_inline(self) -> bool:
-        """Whether the data is stored inside the meta file (``path`` is the meta file)."""
-        return self.path.endswith(META_SUFFIX)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "type_tag": self.type_tag,
-            "checksum": self.checksum,
-            "data_version": self.data_version,
-            "bytes": self.bytes,
-            "rows": self.rows,
-            "created_at": self.created_at,
-            "fingerprint": self.fingerprint,
-            "task": self.task,
-            "pipeline": self.pipeline,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CheckpointMeta:
-        return cls(
-            path=d["path"],
-            type_tag=d["type_tag"],
-            checksum=d["checksum"],
-            data_version=d.get("data_version", d["checksum"]),
-            bytes=int(d["bytes"]),
-            rows=d.get("rows"),
-            created_at=float(d["created_at"]),
-            fingerprint=d["fingerprint"],
-            task=d["task"],
-            pipeline=d["pipeline"],
-        )
-
-    def to_json(self, inline: bytes | None = None) -> bytes:
-        """The meta file's content; with ``inline``, the data is stored in it (base64)."""
-        d = self.to_dict()
-        d["format"] = _META_FORMAT if inline is None else _META_FORMAT_INLINE
-        d["algo"] = "xxh3_128"
-        if inline is not None:
-            d["inline"] = base64.b64encode(inline).decode("ascii")
-        return _META_ENCODER.encode(d).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> CheckpointMeta:
-        return cls.from_dict(json.loads(raw))
-
-
-@dataclass(frozen=True, slots=True)
-class GcReport:
-    """What a garbage collection removed: checkpoints and stray files, and their bytes."""
-
-    deleted: int
-    bytes_freed: int
-
-
-# --------------------------------------------------------------------------- paths
-
-
-def _bad(path: object, why: str) -> ArtifactPathError:
-    return ArtifactPathError(
-        f"artifact path {path!r} is not allowed: {why}; use a relative path inside the "
-        "artifact store, e.g. 'reports/summary.html'"
-    )
-
-
-def clean_relpath(relpath: str | os.PathLike[str]) -> str:
-    """Normalise a path relative to the store root; reject absolute paths and ``..``."""
-    rel = os.fspath(relpath)
-    if not isinstance(rel, str) or not rel:
-        raise _bad(relpath, "it is empty or not a string")
-    if "\x00" in rel:
-        raise _bad(relpath, "it contains a NUL byte")
-    if "\\" in rel:
-        raise _bad(relpath, "it contains a backslash (use '/' as the separator)")
-    if rel.startswith("/") or _DRIVE_RE.match(rel) or _SCHEME_RE.match(rel):
-        raise _bad(relpath, "it is absolute")
-    parts = [p for p in rel.split("/") if p and p != "."]
-    if ".." in parts:
-        raise _bad(relpath, "it contains '..'")
-    if not parts:
-        raise _bad(relpath, "it names the root itself")
-    return "/".join(parts)
-
-
-def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise ArtifactPathError(f"{kind} name {name!r} must be a non-empty string")
-    if "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
-        raise ArtifactPathError(
-            f"{kind} name {name!r} cannot be used in a checkpoint path: it must not contain "
-            "'/', '\\' or NUL, nor start with '.'"
-        )
-    return name
-
-
-def _check_fingerprint(fp: str) -> str:
-    if not isinstance(fp, str) or not _FINGERPRINT_RE.match(fp):
-        raise ArtifactPathError(
-            f"fingerprint {fp!r} must be 1-200 characters of [A-Za-z0-9_-] (e.g. a hex digest)"
-        )
-    return fp
-
-
-def _stem(pipeline: str, task: str, fingerprint: str) -> str:
-    """``checkpoints/<pipeline>/<task>/<fingerprint>``: the checkpoint's files without suffix."""
-    return (
-        f"{CHECKPOINTS}/{_check_name('pipeline', pipeline)}/{_check_name('task', task)}/"
-        f"{_check_fingerprint(fingerprint)}"
-    )
-
-
-def _meta_rel(pipeline: str, task: str, fingerprint: str) -> str:
-    return _stem(pipeline, task, fingerprint) + META_SUFFIX
-
-
-def _meta_rel_of(rel: str) -> str:
-    """The meta file of the checkpoint whose data (or meta) file is ``rel``."""
-    if rel.endswith(META_SUFFIX):
-        return rel
-    folder, _, name = rel.rpartition("/")
-    stem = name.rpartition(".")[0] or name
-    return f"{folder}/{stem}{META_SUFFIX}" if folder else f"{stem}{META_SUFFIX}"
-
-
-def _is_tmp(name: str) -> bool:
-    return name.startswith(".") and name.endswith(TMP_SUFFIX)
-
-
-def _tmp_name(final_name: str) -> str:
-    return f".{final_name}.{os.getpid()}-{_tmp_nonce}-{next(_tmp_counter)}{TMP_SUFFIX}"
-
-
-# --------------------------------------------------------------------------- writing
-
-
-class _HashingWriter:
-    """File-like wrapper that feeds every byte written through the checksum."""
-
-    __slots__ = ("_f", "_h", "_pos")
-
-    def __init__(self, f: BinaryIO, hasher: Any):
-        self._f, self._h, self._pos = f, hasher, 0
-
-    def write(self, b: Any) -> int:
-        self._h.update(b)
-        self._f.write(b)
-        n = b.nbytes if isinstance(b, memoryview) else len(b)
-        self._pos += n
-        return n
-
-    def tell(self) -> int:
-        return self._pos
-
-    def flush(self) -> None:
-        self._f.flush()
-
-    def close(self) -> None:  # the store closes the real file once the write succeeded
-        pass
-
-    @property
-    def closed(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return False
-
-    def seekable(self) -> bool:
-        return False
 
 
 def _rebuild(
@@ -272,7 +73,7 @@ def _rebuild(
     )
 
 
-class ArtifactStore:
+class ArtifactStore(GcMixin):
     """Checkpoints and other artifacts under a root: a local folder or an fsspec URL.
 
     ``root`` is a folder path (or ``file://`` URL) or an object-store URL:
@@ -485,12 +286,19 @@ class ArtifactStore:
         value: Any,
         *,
         serializer: str | None = None,
+        table_format: str | None = None,
+        background: str | None = None,
+        key: str | None = None,
     ) -> CheckpointMeta:
         """Serialise ``value`` as the checkpoint of ``task`` at ``fingerprint``.
 
         The format is chosen by the value's type unless ``serializer`` names a tag (e.g.
         ``"pickle"``, which is only ever used when asked for). Data first, meta last; a
         small in-memory payload is stored inside the meta file, the only file written.
+        Tables are written in ``table_format`` (``arrow``, ``arrow-lz4`` or ``parquet``;
+        default ``arrow``). With ``background`` (the run id), a table is written by the
+        background writer and a ``PendingCheckpointMeta`` comes back at once: the caller
+        must keep the value, and wait (``background.drain``) before relying on the file.
         """
         stem = _stem(pipeline, task, fingerprint)
         meta_rel = stem + META_SUFFIX
@@ -498,6 +306,27 @@ class ArtifactStore:
             ser: Serializer = get_serializer(serializer) if serializer else serializer_for(value)
         except SerializationError as exc:
             raise SerializationError(f"task {task!r}: {exc}") from None
+        if ser.to_table is not None:
+            fmt = _tf.check_format(table_format or _tf.DEFAULT_FORMAT)
+            try:  # in the task's thread: an unstorable table fails the task at once
+                table = ser.to_table(value)
+            except SerializationError as exc:
+                raise SerializationError(f"task {task!r}: {exc}") from exc.__cause__
+            version = _tf.content_hash(table)
+            base = dict(type_tag=ser.tag, data_version=version, rows=table.num_rows,
+                        fingerprint=fingerprint, task=task, pipeline=pipeline)
+
+            def write() -> CheckpointMeta:
+                return self._write_table(stem, table, fmt, base)
+
+            if background is None:
+                return write()
+            job = _bg.submit(write, root=self._root, slot=meta_rel, run_id=background,
+                             key=key or task, task=task)
+            pending = PendingCheckpointMeta(path="", checksum="", bytes=0,
+                                            created_at=time.time(), **base)
+            object.__setattr__(pending, "job", job)
+            return pending
         data_rel = f"{stem}.{ser.ext}"
         inline: bytes | None = None
         try:
@@ -510,30 +339,40 @@ class ArtifactStore:
                 else:
                     self._write_bytes(data_rel, data)
             else:  # stream through the hasher while writing
-                hasher = xxhash.xxh3_128()
-
-                def fill(f: BinaryIO) -> tuple[int | None, int]:
-                    w = _HashingWriter(f, hasher)
-                    rows = ser.dump(value, w)  # type: ignore[arg-type]
-                    return rows, w.tell()
-
-                rows, nbytes = self._write(data_rel, fill)
-                checksum = hasher.hexdigest()
+                rows, nbytes, checksum = self._write_hashed(
+                    data_rel, lambda w: ser.dump(value, w))  # type: ignore[arg-type]
         except SerializationError as exc:
             raise SerializationError(f"task {task!r}: {exc}") from exc.__cause__
         meta = CheckpointMeta(
-            path=data_rel,
-            type_tag=ser.tag,
-            checksum=checksum,
-            data_version=checksum,
-            bytes=nbytes,
-            rows=rows,
-            created_at=time.time(),
-            fingerprint=fingerprint,
-            task=task,
-            pipeline=pipeline,
+            path=data_rel, type_tag=ser.tag, checksum=checksum, data_version=checksum,
+            bytes=nbytes, rows=rows, created_at=time.time(), fingerprint=fingerprint,
+            task=task, pipeline=pipeline,
         )
         self._write_bytes(meta_rel, meta.to_json() if inline is None else meta.to_json(inline))
+        return meta
+
+    def _write_hashed(self, rel: str, dump: Callable[[BinaryIO], int | None]
+                      ) -> tuple[int | None, int, str]:
+        """Write ``rel`` through ``dump``, hashing every byte as it goes to the file (the
+        checksum costs no second pass): (rows, bytes, xxh3-128)."""
+        hasher = xxhash.xxh3_128()
+
+        def fill(f: BinaryIO) -> tuple[int | None, int]:
+            w = _HashingWriter(f, hasher)
+            rows = dump(w)  # type: ignore[arg-type]
+            return rows, w.tell()
+
+        rows, nbytes = self._write(rel, fill)
+        return rows, nbytes, hasher.hexdigest()
+
+    def _write_table(self, stem: str, table: Any, fmt: str, base: dict[str, Any]
+                     ) -> CheckpointMeta:
+        data_rel = f"{stem}.{_tf.ext_of(fmt)}"
+        _rows, nbytes, checksum = self._write_hashed(
+            data_rel, lambda w: _tf.write_table(table, w, fmt))
+        meta = CheckpointMeta(path=data_rel, checksum=checksum, bytes=nbytes,
+                              created_at=time.time(), **base)
+        self._write_bytes(stem + META_SUFFIX, meta.to_json())
         return meta
 
     def read_meta(
@@ -541,8 +380,12 @@ class ArtifactStore:
     ) -> CheckpointMeta | None:
         """The meta of a complete checkpoint, or None: absent, unreadable, or not this slot's
         (another task's or fingerprint's, data outside the slot, or a type that can run code
-        that the task's declared ``serializer`` does not allow), which is logged as a warning."""
+        that the task's declared ``serializer`` does not allow), which is logged as a warning.
+        A checkpoint of the slot still being written in the background is waited for."""
         stem = _stem(pipeline, task, fingerprint)
+        job = _bg.pending_for(self._root, stem + META_SUFFIX)
+        if job is not None:
+            job.wait()
         try:
             meta = _parse_meta(self._read(stem + META_SUFFIX), None)  # checked below
         except FileNotFoundError:
@@ -557,12 +400,21 @@ class ArtifactStore:
         """The value of a checkpoint, with its original type.
 
         Raises CheckpointCorruptError when the data file is missing, truncated or does not
-        match its checksum (with ``verify=False`` only when it cannot be decoded).
+        match its checksum (with ``verify=False`` only when it cannot be decoded). A meta
+        still being written (``PendingCheckpointMeta``) is waited for; local table files are
+        memory-mapped (an Arrow IPC table is then used in place, not copied).
         """
+        if isinstance(meta, PendingCheckpointMeta):
+            try:
+                meta = meta.complete()
+            except Exception as exc:  # noqa: BLE001 - the write failed: nothing to load
+                raise CheckpointCorruptError(
+                    self.url_for(meta.meta_path), meta.data_version, "missing", meta.task
+                ) from exc
         rel = clean_relpath(meta.path)
         ser = get_serializer(meta.type_tag)
         try:
-            data = self._read(rel)
+            data = self._read_data(rel, mapped=ser.to_table is not None)
         except FileNotFoundError:
             raise CheckpointCorruptError(
                 self.url_for(rel), meta.checksum, "missing", meta.task
@@ -575,9 +427,11 @@ class ArtifactStore:
                 )
         if verify:
             actual = xxhash.xxh3_128_hexdigest(data)
-            if actual != meta.checksum:
+            if actual != meta.checksum and actual != self._slot_checksum(meta, rel):
                 raise CheckpointCorruptError(self.url_for(rel), meta.checksum, actual, meta.task)
         try:
+            if ser.from_table is not None:
+                return ser.from_table(_tf.read_table(data))
             return ser.load(data)
         except (SerializationError, UsageError):
             raise
@@ -586,6 +440,36 @@ class ArtifactStore:
             raise CheckpointCorruptError(
                 self.url_for(rel), meta.checksum, actual, meta.task
             ) from exc
+
+    def _slot_checksum(self, meta: CheckpointMeta, rel: str) -> str | None:
+        """The checksum in the meta file of ``meta``'s slot, when it describes the same data.
+
+        A meta rebuilt from a run-store record carries the data version as its checksum;
+        for a table the two differ, so the file checksum is taken from the meta file."""
+        if rel.endswith(META_SUFFIX):  # inline: the meta file is the one just read
+            return None
+        try:
+            found = _parse_meta(self._read(_meta_rel_of(rel)), None)
+        except FileNotFoundError:
+            return None
+        if found is None or found.path != rel or found.data_version != meta.data_version:
+            return None
+        return found.checksum
+
+    def _read_data(self, rel: str, mapped: bool) -> Any:
+        """The bytes of a data file; a local table file as a memory map (no copy)."""
+        if mapped and self._local_root is not None:
+            import pyarrow as pa
+
+            try:
+                return pa.memory_map(self._local(rel)).read_buffer()
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                if isinstance(exc, pa.ArrowIOError) and not os.path.exists(self._local(rel)):
+                    raise FileNotFoundError(rel) from None
+                raise
+        return self._read(rel)
 
     def delete_checkpoint(self, meta_or_path: CheckpointMeta | str) -> bool:
         """Delete a checkpoint (meta first, so it stops counting as done, then data).
@@ -611,165 +495,6 @@ class ArtifactStore:
             if data_rel != meta_rel:
                 removed = self._delete(data_rel) or removed
         return removed
-
-    def iter_checkpoints(self) -> Iterator[CheckpointMeta]:
-        """Every complete checkpoint in the store (unreadable meta files are skipped)."""
-        for rel, _size, _mtime, raw in self._iter_meta_files():
-            meta = _parse_meta(raw, rel)
-            if meta is not None:
-                yield meta
-
-    # ----------------------------------------------------------------- listing and gc
-
-    def _walk_files(self, top: str) -> Iterator[tuple[str, int, float]]:
-        """(relative path, size, mtime) of every file under ``top`` (relative)."""
-        if self._local_root is not None:
-            base = self._local(top) if top else self._local_root
-            n = len(self._local_root) + 1
-            for folder, _dirs, files in os.walk(base):
-                for name in files:
-                    full = os.path.join(folder, name)
-                    try:
-                        st = os.stat(full)
-                    except FileNotFoundError:
-                        continue
-                    yield full[n:].replace(os.sep, "/"), st.st_size, st.st_mtime
-            return
-        prefix = self._remote(top) if top else self._base
-        try:
-            found = self._fs.find(prefix, detail=True)
-        except FileNotFoundError:
-            return
-        n = len(self._base) + 1
-        for path, info in found.items():
-            if info.get("type") == "directory":
-                continue
-            yield path[n:], int(info.get("size") or 0), _info_mtime(info)
-
-    def _iter_meta_files(
-        self, listing: list[tuple[str, int, float]] | None = None
-    ) -> Iterator[tuple[str, int, float, bytes]]:
-        """(relative path, size, mtime, content) of every meta file."""
-        if listing is None:
-            listing = list(self._walk_files(CHECKPOINTS))
-        entries = [e for e in listing if e[0].endswith(META_SUFFIX)]
-        if self._local_root is not None:
-            for rel, size, mtime in entries:
-                try:
-                    raw = self._read(rel)
-                except FileNotFoundError:
-                    continue
-                yield rel, size, mtime, raw
-            return
-        for i in range(0, len(entries), 256):  # fetch meta files concurrently, in batches
-            chunk = entries[i : i + 256]
-            got = self._fs.cat([self._remote(e[0]) for e in chunk], on_error="omit")
-            for rel, size, mtime in chunk:
-                raw = got.get(self._remote(rel))
-                if raw is not None:
-                    yield rel, size, mtime, raw
-
-    def gc(
-        self,
-        referenced: Iterable[str],
-        older_than_s: float | None = None,
-        *,
-        dry_run: bool = False,
-    ) -> GcReport:
-        """Delete checkpoints whose data path (relative, or its URL) is not in ``referenced``.
-
-        With ``older_than_s``, only checkpoints created at least that long ago. Also removes,
-        once they are an hour old, temp files anywhere under the root and the leftovers of
-        interrupted writes: data files without a meta file, unreadable meta files. A
-        checkpoint counts once in ``deleted``; its meta and data bytes both count as freed.
-        """
-        keep = set(referenced)
-        now = time.time()
-        stale = now - TMP_MAX_AGE_S
-        # temp files can be anywhere locally; remote stores never get temp files
-        listing = list(self._walk_files("" if self._local_root is not None else CHECKPOINTS))
-        sizes = {rel: size for rel, size, _ in listing}
-        prefix = CHECKPOINTS + "/"
-        ckpt_files = [e for e in listing if e[0].startswith(prefix)]
-        victims: list[str] = []  # a meta file always comes before its data file
-        deleted = freed = 0
-        owned: set[str] = set()
-        for rel, size, mtime, raw in self._iter_meta_files(ckpt_files):
-            owned.add(rel)
-            meta = _parse_meta(raw, rel)
-            if meta is None:
-                if mtime < stale:
-                    victims.append(rel)
-                    deleted, freed = deleted + 1, freed + size
-                continue
-            owned.add(meta.path)
-            if meta.path in keep or rel in keep or self.url_for(meta.path) in keep:
-                continue
-            if older_than_s is not None and now - meta.created_at < older_than_s:
-                continue
-            if meta.path == rel:  # inline: the meta file is the whole checkpoint
-                victims.append(rel)
-                deleted, freed = deleted + 1, freed + size
-                continue
-            victims += [rel, meta.path]
-            deleted, freed = deleted + 1, freed + size + sizes.get(meta.path, 0)
-        for rel, size, mtime in listing:
-            if rel in owned or rel in keep or mtime >= stale:
-                continue
-            name = rel.rpartition("/")[2]
-            # temp files anywhere, and data files in checkpoint folders whose meta never came
-            if _is_tmp(name) or (rel.startswith(prefix) and not name.endswith(META_SUFFIX)):
-                victims.append(rel)
-                deleted, freed = deleted + 1, freed + size
-        if not dry_run and victims:
-            self._delete_many(victims)
-            if self._local_root is not None:
-                self._prune_empty_dirs()
-        return GcReport(deleted=deleted, bytes_freed=freed)
-
-    def _delete_many(self, rels: list[str]) -> None:
-        if self._local_root is not None:
-            for rel in rels:
-                self._delete(rel)
-            return
-        for i in range(0, len(rels), 1000):
-            paths = [self._remote(r) for r in rels[i : i + 1000]]
-            try:
-                self._fs.rm(paths)
-            except FileNotFoundError:
-                pass
-
-    def _prune_empty_dirs(self) -> None:
-        top = self._local(CHECKPOINTS)
-        for folder, _dirs, _files in os.walk(top, topdown=False):
-            if folder != top:
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    pass
-
-
-def _parse_meta(raw: bytes, rel: str | None) -> CheckpointMeta | None:
-    try:  # torn, foreign, or pointing outside its slot: the checkpoint counts as absent
-        meta = CheckpointMeta.from_json(raw)
-    except (ValueError, KeyError, TypeError):
-        return None
-    return meta if rel is None or _cm.data_in_slot(meta.path, rel) else None
-
-
-def _info_mtime(info: dict[str, Any]) -> float:
-    """Modification time from an fsspec info dict; "now" when unknown (never looks stale)."""
-    for key in ("LastModified", "mtime", "created", "last_modified"):
-        v = info.get(key)
-        if v is None:
-            continue
-        if hasattr(v, "timestamp"):
-            return float(v.timestamp())
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            continue
-    return time.time()
 
 
 def _create(folder: str, opener: Callable[[], _T]) -> _T:

@@ -54,7 +54,8 @@ def slot_problem(meta: Any, pipeline: str, task: str, fingerprint: str, stem: st
     problem = loader_problem(meta.type_tag, declared)
     if problem:
         return problem
-    if meta.path != stem + ".meta.json" and meta.path != f"{stem}.{get_serializer(meta.type_tag).ext}":
+    exts = get_serializer(meta.type_tag).exts
+    if meta.path != stem + ".meta.json" and meta.path not in {f"{stem}.{e}" for e in exts}:
         return f"its data path {meta.path!r} lies outside the slot"
     return None
 

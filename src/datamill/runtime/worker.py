@@ -173,6 +173,8 @@ def settle_checkpoints(engine: Any) -> None:
             continue  # recomputed since (a later write is the one that counts)
         if job.error is None:
             inst.meta = job.meta
+            if inst.key in engine.results:  # the run's result shows the durable checkpoint
+                engine.results[inst.key] = task_result(inst, run_id)
             engine._emit(ev.CheckpointWritten(
                 run_id, pipeline, inst.key, inst.node.name, inst.meta,
                 task_run_record(inst, run_id, engine.secrets)))

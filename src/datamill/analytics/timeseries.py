@@ -385,6 +385,31 @@ class Stationarity(_Output):
 ADF_MAX_LAG = 24  # cap on the ADF lags AIC chooses from (Schwert's rule gives 67 at n = 1e5)
 
 
+def adf_lag(x: Any, maxlag: int) -> int:
+    """The ADF lag order that minimises AIC, as ``adfuller(autolag="AIC")`` chooses it, from
+    one QR factorisation: the nested regressions (constant, lagged level, then 1..maxlag
+    lagged differences, on the same rows) share it, so their residual sums of squares are
+    read off ``Q'y`` instead of fitting ``maxlag + 1`` regressions (22 s at n = 1e5)."""
+    import numpy as np
+
+    dx = np.diff(x)
+    nobs = len(dx) - maxlag
+    cols = [np.ones(nobs), x[maxlag:maxlag + nobs]]
+    cols += [dx[maxlag - k:maxlag - k + nobs] for k in range(1, maxlag + 1)]
+    design = np.column_stack(cols)
+    y = dx[maxlag:]
+    q, r = np.linalg.qr(design)
+    qy = q.T @ y
+    total = float(y @ y)
+    best = (math.inf, 0)
+    for lag in range(maxlag + 1):
+        k = lag + 2
+        ssr = max(total - float(qy[:k] @ qy[:k]), 1e-300)
+        llf = -nobs / 2 * (math.log(2 * math.pi) + math.log(ssr / nobs) + 1)
+        best = min(best, (-2 * llf + 2 * k, lag))
+    return best[1]
+
+
 def stationarity(series: Any, *, time: str | None = None, value: str | None = None,
                  alpha: float = 0.05) -> Stationarity:
     """Augmented Dickey-Fuller and KPSS tests with a verdict in words."""
@@ -404,7 +429,8 @@ def stationarity(series: Any, *, time: str | None = None, value: str | None = No
                      f"{schwert}, which makes the test slow on long series)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # 0.15 announces a result object
-        adf = adfuller(s.to_numpy(), maxlag=maxlag, autolag="AIC")
+        x = s.to_numpy(dtype=float)
+        adf = adfuller(x, maxlag=adf_lag(x, maxlag), autolag=None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         k_stat, k_p, _, k_crit = kpss(s.to_numpy(), regression="c", nlags="auto")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.source import require_columns as _require
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
@@ -109,7 +110,7 @@ class ABTestResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (no NaN: undefined values are None)."""
-        return _clean(asdict(self))
+        return jsonable(asdict(self))
 
     def to_html(self) -> str:
         return _html(self)
@@ -831,17 +832,3 @@ def _html(r: ABTestResult) -> str:
         sections.append(("peeking", "Peeking check", pk_html))
     return page(f"A/B test: {r.outcome} by {r.variant}", sections,
                 subtitle=f"{r.metric}, control {r.control}, alpha {r.alpha:g}")
-
-
-def _clean(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.source import require_columns as _require
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
@@ -99,7 +100,7 @@ class ExplainResult:
         for k in ("period_a", "period_b"):
             p = getattr(self, k)
             d[k] = {"label": p.label, "start": p.start.isoformat(), "end": p.end.isoformat()}
-        return _clean(d)
+        return jsonable(d)
 
     def to_html(self) -> str:
         return _html(self)
@@ -559,17 +560,3 @@ def _html(r: ExplainResult) -> str:
     sections.append(("method", "Method", method))
     return page(f"Why did {r.metric} change?", sections,
                 subtitle=f"{r.period_a.label} → {r.period_b.label}, by {', '.join(b.dimension for b in r.dimensions)}")
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dt.datetime):
-        return obj.isoformat()
-    return obj

@@ -9,15 +9,14 @@ and the expensive parts (Spearman, Cramér's V, VIF, PCA, pair plots) from a ran
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datamill.analytics.describe import ColumnStats, column_stats, to_polars
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.profile_assoc import (
     TOP_LEVELS,
     _codes,
@@ -212,7 +211,7 @@ def profile(data: Any, *, target: str | None = None, sample: int | None = None,
     timings["trend"] = _lap(t)
     facts["warnings"] = _warnings(facts, stats, n, target, mixed)
     facts["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    facts = _clean(facts)
+    facts = jsonable(facts)
     return ProfileReport(facts, facts["title"], timings)
 
 
@@ -329,27 +328,3 @@ def _warnings(facts: dict, stats: list[ColumnStats], n: int, target: str | None,
         if high:
             out.append(f"Multicollinearity: VIF ≥ {HIGH_VIF:g} for {', '.join(high)}.")
     return out
-
-
-def _clean(v: Any) -> Any:
-    """JSON-able: numpy scalars to Python, NaN and infinities to None, dates to ISO text."""
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, dt.datetime | dt.date | dt.time):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return str(v)
-    if v is None or isinstance(v, str):
-        return v
-    return str(v)

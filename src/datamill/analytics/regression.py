@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.analytics import charts, html
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
 
@@ -117,8 +118,8 @@ class RegressionResult:
 
     def to_dict(self) -> dict[str, Any]:
         skip = {"_fit", "_encoder"}
-        out = {k: _jsonable(v) for k, v in self.__dict__.items() if k not in skip}
-        out["coefficients"] = [_jsonable(c.__dict__) for c in self.coefficients]
+        out = {k: jsonable(v) for k, v in self.__dict__.items() if k not in skip}
+        out["coefficients"] = [jsonable(c.__dict__) for c in self.coefficients]
         return out
 
     def to_html(self) -> str:
@@ -707,19 +708,3 @@ def _interpret(res: RegressionResult) -> str:
                         f"the base rate (likelihood-ratio p {_p(res.lr_p_value or float('nan'))}).")
     lines.append("These are associations in this data, not causal effects.")
     return "\n".join(lines)
-
-
-def _jsonable(v: Any) -> Any:
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, Coefficient):
-        return _jsonable(v.__dict__)
-    return v

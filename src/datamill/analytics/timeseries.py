@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.analytics import charts, html
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
 
@@ -498,7 +499,7 @@ class Forecast(_Output):
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "horizon": self.horizon, "level": self.level, "period": self.period,
-                "backtest": _json(self.backtest), "notes": self.notes, "interpretation": self.interpretation,
+                "backtest": jsonable(self.backtest), "notes": self.notes, "interpretation": self.interpretation,
                 "index": _iso(self.mean.index), "mean": _floats(self.mean), "lower": _floats(self.lower),
                 "upper": _floats(self.upper), "history_index": _iso(self.history.index),
                 "history": _floats(self.history)}
@@ -831,13 +832,3 @@ def anomalies(series: Any, method: str = "stl", threshold: float = 3.0, *, perio
     if prep.n_interpolated:
         an.interpretation += " Interpolated gaps are never flagged."
     return an
-
-
-def _json(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _json(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_json(x) for x in v]
-    if isinstance(v, float):
-        return _f(v)
-    return v

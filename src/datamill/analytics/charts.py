@@ -251,7 +251,7 @@ def heatmap(labels: Sequence[str], matrix: Sequence[Sequence[float]], *, lo: flo
     cell = cell if n <= 20 else max(12, min(cell, 520 // n))
     numbers = numbers and cell >= 22
     lw = int(tw + 10)
-    top = int(tw * 0.71 + 12)  # column labels rotated -45°
+    top = int(tw * 0.71 + 18)  # column labels rotated -45°
     grid = n * cell
     width = int(max(lw + grid + tw * 0.71 + 8, lw + 230))
     height = top + grid + 44
@@ -264,7 +264,7 @@ def heatmap(labels: Sequence[str], matrix: Sequence[Sequence[float]], *, lo: flo
                     f"{escape(lb)}<title>{escape(str(labels[i]))}</title></text>")
         for j in range(n):
             v = matrix[i][j]
-            shown = "–" if v is None or not math.isfinite(v) else f"{v:.2f}"
+            shown = "–" if v is None or not math.isfinite(v) else f"{v:.2f}".replace("-0.00", "0.00")
             body.append(f"<rect x='{lw + j * cell}' y='{top + i * cell}' width='{cell - 1}' "
                         f"height='{cell - 1}' fill='{_diverging(v, lo, hi)}'><title>"
                         f"{escape(str(labels[i]))} × {escape(str(labels[j]))}: {shown}</title></rect>")
@@ -393,7 +393,7 @@ def columns(labels: Sequence[str], values: Sequence[float], *, width: int = 360,
     pl, pr, pt, pb = int(text_width(f"{top:,}") + 8), 6, 8, 20
     iw, ih = width - pl - pr, height - pt - pb
     bw = iw / n
-    every = max(1, math.ceil(max(text_width(str(lb)) for lb in labels) / max(bw, 1)))
+    every = max(1, math.ceil((max(text_width(str(lb)) for lb in labels) + 6) / max(bw, 1)))
     body = [f"<line x1='{pl}' y1='{pt + ih}' x2='{pl + iw}' y2='{pt + ih}' stroke='#999'/>",
             f"<text x='{pl - 4}' y='{pt + 9}' text-anchor='end' fill='#555'>{top:,}</text>"]
     for i, (lb, v) in enumerate(zip(labels, values, strict=True)):
@@ -409,7 +409,8 @@ def columns(labels: Sequence[str], values: Sequence[float], *, width: int = 360,
 
 def overlay(edges: Sequence[float], a: Sequence[float], b: Sequence[float], *,
             names: tuple[str, str] = ("A", "B"), width: int = 380, height: int = 190,
-            title: str = "", integer: bool = False) -> str:
+            title: str = "", integer: bool = False,
+            end_labels: tuple[str, str] | None = None) -> str:
     """Two distributions on shared bins (shares of rows), as outlined steps over filled
     bars: the comparison report's per-column overlay."""
     if not a or len(edges) != len(a) + 1 or len(a) != len(b):
@@ -437,8 +438,10 @@ def overlay(edges: Sequence[float], a: Sequence[float], b: Sequence[float], *,
     body.append(f"<polyline points='{' '.join(step)}' fill='none' stroke='{PALETTE[1]}' "
                 f"stroke-width='1.8'><title>{escape(names[1])}</title></polyline>")
     ticks = [lo, hi] if not integer else [lo + 0.5, hi - 0.5]
-    body.append(f"<text x='{pl}' y='{height - 8}' fill='#555'>{_fmt(ticks[0])}</text>")
-    body.append(f"<text x='{pl + iw}' y='{height - 8}' text-anchor='end' fill='#555'>{_fmt(ticks[1])}</text>")
+    ends = end_labels or (_fmt(ticks[0]), _fmt(ticks[1]))
+    body.append(f"<text x='{pl}' y='{height - 8}' fill='#555'>{escape(ends[0])}</text>")
+    body.append(f"<text x='{pl + iw}' y='{height - 8}' text-anchor='end' fill='#555'>"
+                f"{escape(ends[1])}</text>")
     body.append(f"<text x='{pl}' y='12' fill='{PALETTE[0]}'>■ {escape(names[0])}</text>")
     body.append(f"<text x='{pl + text_width('■ ' + names[0]) + 14:.0f}' y='12' fill='{PALETTE[1]}'>"
                 f"— {escape(names[1])}</text>")
@@ -484,7 +487,7 @@ def patterns(cols: Sequence[str], rows: Sequence[Sequence[bool]], counts: Sequen
         return _svg(200, 40, ["<text x='8' y='24' fill='#888'>no data</text>"], title)
     shorts = [str(c) if len(str(c)) <= 20 else str(c)[:19] + "…" for c in cols]
     tw = max(text_width(t) for t in shorts)
-    top_m = int(tw * 0.71 + 12)
+    top_m = int(tw * 0.71 + 18)
     gx = 8
     grid_w = len(cols) * cell
     bar_w = 140

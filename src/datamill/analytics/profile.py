@@ -28,7 +28,12 @@ from datamill.analytics.profile_assoc import (
     _target_association,
     _vif,
 )
-from datamill.analytics.profile_sections import _trend
+from datamill.analytics.profile_sections import (
+    _trend,
+    datetime_distributions,
+    missing_patterns,
+    text_columns,
+)
 
 DEFAULT_SAMPLE = 100_000
 MAX_CATEGORICAL = 30  # categorical columns in the Cramér's V matrix
@@ -68,9 +73,10 @@ class ProfileReport:
         return render(self.facts)
 
     def save(self, path: str | Path) -> Path:
-        """Write the HTML page, or the JSON facts when ``path`` ends with ``.json``."""
+        """Write the HTML page (``.html``/``.htm``), or the JSON facts (``.json``); any other
+        extension is refused rather than written as HTML under a misleading name."""
         p = Path(path).expanduser()
-        text = self.to_json(indent=1) if p.suffix.lower() == ".json" else self.to_html()
+        text = self.to_json(indent=1) if report_format(p) == "json" else self.to_html()
         p.write_text(text, encoding="utf-8")
         return p
 
@@ -101,6 +107,21 @@ class ProfileReport:
         for w in self.warnings or ["nothing to warn about"]:
             warns.add_row(escape(w))
         return Group(head, cols, warns)
+
+
+REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json"}
+
+
+def report_format(path: str | Path) -> str:
+    """``html`` or ``json`` from a report path's extension; a UsageError (exit 2) for any
+    other (``out.pdf`` would otherwise be an HTML file with a PDF name)."""
+    from datamill.errors import UsageError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise UsageError(f"-o {path}: unknown report format {suffix or '(no extension)'!r}; "
+                         "write .html (the report) or .json (its facts)")
+    return REPORT_FORMATS[suffix]
 
 
 def _short(v: Any) -> str:
@@ -164,8 +185,10 @@ def profile(data: Any, *, target: str | None = None, sample: int | None = None,
                                  "share": s.stats["nulls"] / n if n else None} for s in stats}
     facts["outliers"] = {c: {"iqr": by_name[c].extras.get("iqr_outliers", 0),
                              "z": by_name[c].extras.get("z_outliers", 0)}
-                         for c in (s.name for s in stats if s.kind == "numeric")}
-    facts["skewness"] = {s.name: s.stats["skewness"] for s in stats if s.kind == "numeric"}
+                         for c in (s.name for s in stats if s.kind == "numeric"
+                                   and not _is_boolean(s))}
+    facts["skewness"] = {s.name: s.stats["skewness"] for s in stats if s.kind == "numeric"
+                         and not _is_boolean(s)}
 
     t = time.perf_counter()
     corr: dict[str, Any] = {}
@@ -203,12 +226,21 @@ def profile(data: Any, *, target: str | None = None, sample: int | None = None,
         facts["pca"] = _pca(z, feats)
         timings["pca"] = _lap(t)
         t = time.perf_counter()
-        facts["pairs"] = _pairs(smp, num, pearson, by_name)
+        facts["pairs"] = _pairs(smp, num, pearson, by_name, target)
         timings["pairs"] = _lap(t)
 
     t = time.perf_counter()
     facts["trend"] = _trend(df, stats, target)
     timings["trend"] = _lap(t)
+    t = time.perf_counter()
+    facts["datetimes"] = datetime_distributions(df, stats)
+    timings["datetimes"] = _lap(t)
+    t = time.perf_counter()
+    facts["text"] = text_columns(smp, stats)
+    timings["text"] = _lap(t)
+    t = time.perf_counter()
+    facts["missing_patterns"] = missing_patterns(df, stats)
+    timings["missing_patterns"] = _lap(t)
     facts["warnings"] = _warnings(facts, stats, n, target, mixed)
     facts["timings"] = {k: round(v, 4) for k, v in timings.items()}
     facts = jsonable(facts)
@@ -233,7 +265,8 @@ def _overview(df: Any, stats: list[ColumnStats]) -> dict[str, Any]:
     n = df.height
     kinds: dict[str, int] = {}
     for s in stats:
-        kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        k = "boolean" if _is_boolean(s) else s.kind
+        kinds[k] = kinds.get(k, 0) + 1
     dups = 0
     if n > 1 and df.width:
         try:
@@ -256,8 +289,20 @@ def _overview(df: Any, stats: list[ColumnStats]) -> dict[str, Any]:
             "rows_with_missing": rows_nulls}
 
 
+def _is_boolean(s: ColumnStats) -> bool:
+    """A Boolean column, or a numeric one holding only 0 and 1 (a flag, not a quantity)."""
+    st = s.stats
+    if st["dtype"] == "Boolean":
+        return True
+    return s.kind == "numeric" and st["distinct"] == 2 and st["min"] == 0 and st["max"] == 1
+
+
 def _column_facts(s: ColumnStats, n: int) -> dict[str, Any]:
-    out = {"kind": s.kind, **s.stats}
+    out = {"kind": "boolean" if _is_boolean(s) else s.kind, **s.stats}
+    if out["kind"] == "boolean":
+        top = {str(v).lower() in ("1", "1.0", "true"): c for v, c in s.extras.get("top", [])}
+        out["true_count"], out["false_count"] = top.get(True, 0), top.get(False, 0)
+        out["true_share"] = out["true_count"] / s.stats["count"] if s.stats["count"] else None
     out["null_share"] = s.stats["nulls"] / n if n else None
     out["distinct_share"] = s.stats["distinct"] / s.stats["count"] if s.stats["count"] else None
     for k in ("histogram", "box", "top", "iqr_outliers", "z_outliers", "top_share", "infinite"):
@@ -303,7 +348,7 @@ def _warnings(facts: dict, stats: list[ColumnStats], n: int, target: str | None,
                 st["distinct"] >= 50 and st["distinct"] >= HIGH_CARDINALITY_SHARE * st["count"])):
             out.append(f"{c}: high cardinality ({st['distinct']:,} distinct values); group rare "
                        "levels or encode it before modelling.")
-        if st["skewness"] is not None and abs(st["skewness"]) >= HEAVY_SKEW:
+        if st["skewness"] is not None and abs(st["skewness"]) >= HEAVY_SKEW and not _is_boolean(s):
             out.append(f"{c}: heavily skewed (skewness {st['skewness']:.2f}); consider a log or "
                        "rank transform.")
     tgt = facts.get("target")

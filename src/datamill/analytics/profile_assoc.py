@@ -245,8 +245,10 @@ def _pca(z: Any, num: list[str]) -> dict[str, Any] | None:
                            "counts": counts.astype(int).tolist(), "rows": int(len(zs))}}
 
 
-def _pairs(smp: Any, num: list[str], pearson: Any, by_name: dict[str, ColumnStats]) -> list:
-    """2-D histograms (on the sample) of the most correlated numeric pairs."""
+def _pairs(smp: Any, num: list[str], pearson: Any, by_name: dict[str, ColumnStats],
+           target: str | None = None) -> list:
+    """Interactions: 2-D histograms (on the sample) of the most correlated numeric pairs
+    (pairs with the target first), with the mean of y in each x bin."""
     import numpy as np
     import polars as pl
 
@@ -256,6 +258,8 @@ def _pairs(smp: Any, num: list[str], pearson: Any, by_name: dict[str, ColumnStat
     cand = [(abs(pearson[i, j]), i, j) for i in range(k) for j in range(i + 1, k)
             if np.isfinite(pearson[i, j])]
     cand.sort(key=lambda t: -t[0])
+    with_target = [c for c in cand if target in (num[c[1]], num[c[2]])][:2]
+    cand = with_target + [c for c in cand if c not in with_target]
     out = []
     for _r, i, j in cand[:PAIRS]:
         a, b = num[i], num[j]
@@ -271,6 +275,12 @@ def _pairs(smp: Any, num: list[str], pearson: Any, by_name: dict[str, ColumnStat
                 lo, hi = by_name[c].stats["min"], by_name[c].stats["max"]
             rng.append([lo, hi if hi > lo else lo + 1])
         counts, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=GRID, range=rng)
+        inside = (xy[:, 0] >= rng[0][0]) & (xy[:, 0] <= rng[0][1])
+        k, _ = np.histogram(xy[inside, 0], bins=xe)
+        sums, _ = np.histogram(xy[inside, 0], bins=xe, weights=xy[inside, 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(k > 0, sums / np.maximum(k, 1), np.nan)
         out.append({"x": a, "y": b, "pearson": float(pearson[i, j]), "x_edges": xe.tolist(),
-                    "y_edges": ye.tolist(), "counts": counts.astype(int).tolist()})
+                    "y_edges": ye.tolist(), "counts": counts.astype(int).tolist(),
+                    "y_means": means.tolist(), "rows": int(len(xy))})
     return out

@@ -41,3 +41,138 @@ def _trend(df: Any, stats: list[ColumnStats], target: str | None) -> dict[str, A
             "periods": [p.isoformat() for p in g.get_column("period").to_list()],
             "rows": g.get_column("rows").to_list(),
             "means": {c: g.get_column(c).to_list() for c in nums}}
+
+
+MAX_DATETIME = 10
+MAX_TEXT = 20
+TEXT_ROWS = 20_000  # rows of the sample read for lengths, character classes and words
+TOP_WORDS = 15
+MAX_PATTERN_COLUMNS = 30
+TOP_PATTERNS = 12
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+CHAR_CLASSES = {"letters": r"\p{L}", "digits": r"\p{Nd}", "spaces": r"\s",
+                "punctuation": r"\p{P}", "symbols": r"\p{S}"}
+
+
+def datetime_distributions(df: Any, stats: list[ColumnStats]) -> dict[str, Any]:
+    """Rows per hour of day (when the column has times), weekday and month, per datetime
+    column, over all rows."""
+    import polars as pl
+
+    out: dict[str, Any] = {}
+    cols = [s.name for s in stats if s.kind == "datetime" and s.stats["count"]][:MAX_DATETIME]
+    if not cols:
+        return out
+    exprs = []
+    for c in cols:
+        col = pl.col(c).drop_nulls()
+        exprs += [col.dt.weekday().implode().alias(f"{c}\0w"),
+                  col.dt.month().implode().alias(f"{c}\0m")]
+        if df.schema[c] != pl.Date:
+            exprs.append(col.dt.hour().implode().alias(f"{c}\0h"))
+            exprs.append((col.dt.time() != pl.time(0)).any().alias(f"{c}\0t"))
+    row = df.select(exprs)
+    import numpy as np
+
+    def counts(key: str, lo: int, k: int) -> list[int]:
+        v = row.get_column(key)[0].to_numpy()
+        return np.bincount(v.astype(np.int64) - lo, minlength=k)[:k].tolist()
+
+    for c in cols:
+        has_time = f"{c}\0t" in row.columns and bool(row.get_column(f"{c}\0t")[0])
+        out[c] = {"hour": counts(f"{c}\0h", 0, 24) if has_time else None,
+                  "weekday": counts(f"{c}\0w", 1, 7), "month": counts(f"{c}\0m", 1, 12)}
+    return out
+
+
+def _is_text(s: Any, distinct: int, count: int) -> bool:
+    """Free text rather than a category: long or multi-word values, or mostly unique ones."""
+    lens = s.str.len_chars()
+    words = s.str.count_matches(r"\s+") + 1
+    mean_len = lens.mean() or 0
+    return bool(mean_len >= 20 or (words.mean() or 0) >= 2 or (
+        distinct >= 50 and count and distinct >= 0.5 * count))
+
+
+def text_columns(smp: Any, stats: list[ColumnStats]) -> dict[str, Any]:
+    """For string columns holding free text (long, multi-word or mostly unique values): the
+    distribution of lengths, the share of each character class and the most common words,
+    from the first rows of the sample."""
+    import numpy as np
+    import polars as pl
+
+    out: dict[str, Any] = {}
+    head = smp.head(TEXT_ROWS)
+    for st in stats:
+        if len(out) >= MAX_TEXT:
+            break
+        if st.kind != "categorical" or head.schema[st.name] not in (pl.String, pl.Categorical):
+            continue
+        s = head.get_column(st.name).cast(pl.String).drop_nulls()
+        if s.len() == 0 or not _is_text(s, st.stats["distinct"], st.stats["count"]):
+            continue
+        lens = s.str.len_chars().to_numpy().astype(np.int64)
+        lo, hi = int(lens.min()), int(lens.max())
+        width = max(1, -(-(hi - lo + 1) // 40))
+        edges = np.arange(lo - 0.5, hi + width + 0.5, width)
+        if edges[-1] < hi + 0.5:
+            edges = np.append(edges, edges[-1] + width)
+        hist, _ = np.histogram(lens, bins=edges)
+        total = int(lens.sum())
+        classes = {k: int(s.str.count_matches(p).sum()) for k, p in CHAR_CLASSES.items()}
+        classes["other"] = max(0, total - sum(classes.values()))
+        words = (s.str.to_lowercase().str.extract_all(r"\p{L}[\p{L}\p{Nd}'_-]*").explode()
+                 .drop_nulls())
+        top = words.value_counts(sort=True, name="n").head(TOP_WORDS) if words.len() else None
+        out[st.name] = {
+            "rows": int(s.len()),
+            "length": {"edges": edges.tolist(), "counts": hist.astype(int).tolist(),
+                       "min": lo, "mean": float(lens.mean()), "median": float(np.median(lens)),
+                       "max": hi},
+            "characters": total,
+            "char_classes": {k: (v / total if total else None) for k, v in classes.items()},
+            "words": [] if top is None else [[w, int(n)] for w, n in top.iter_rows()],
+            "distinct_words": int(words.n_unique()) if words.len() else 0,
+        }
+    return out
+
+
+def missing_patterns(df: Any, stats: list[ColumnStats]) -> dict[str, Any] | None:
+    """Which columns are missing together, over all rows: the most common combinations of
+    missing columns (with their row counts) and the correlation of the missingness
+    indicators (1 = missing), computed from the pattern counts."""
+    import numpy as np
+    import polars as pl
+
+    with_nulls = sorted((s for s in stats if s.stats["nulls"]), key=lambda s: -s.stats["nulls"])
+    cols = [s.name for s in with_nulls[:MAX_PATTERN_COLUMNS]]
+    if not cols:
+        return None
+    kinds = {s.name: s.kind for s in stats}
+    ind = df.select([(pl.col(c).cast(pl.Float64).is_nan() | pl.col(c).is_null()).fill_null(True)
+                     .alias(c) if kinds[c] == "numeric" else pl.col(c).is_null().alias(c)
+                     for c in cols])
+    pat = ind.group_by(cols).len(name="\0rows").sort("\0rows", descending=True)
+    p = pat.select(cols).to_numpy().astype(float)
+    w = pat.get_column("\0rows").to_numpy().astype(float)
+    n = float(w.sum())
+    shown = pat.head(TOP_PATTERNS)
+    out: dict[str, Any] = {
+        "columns": cols,
+        "patterns": [{"missing": [bool(v) for v in r[:-1]], "rows": int(r[-1])}
+                     for r in shown.iter_rows()],
+        "other_patterns": max(0, pat.height - shown.height),
+        "other_rows": int(w[TOP_PATTERNS:].sum()),
+        "nullity_correlation": None,
+    }
+    if len(cols) >= 2 and n:
+        mean = (p * w[:, None]).sum(0) / n
+        cov = (p * w[:, None]).T @ p / n - np.outer(mean, mean)
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = cov / np.outer(sd, sd)
+        r[~np.isfinite(r)] = np.nan
+        np.fill_diagonal(r, 1.0)
+        out["nullity_correlation"] = {"columns": cols, "matrix": np.clip(r, -1, 1).tolist()}
+    return out

@@ -18,6 +18,8 @@ STATS = ("dtype", "count", "nulls", "distinct", "mean", "median", "mode", "std",
          "min", "max", "range", "q05", "q25", "q50", "q75", "q95", "skewness", "kurtosis")
 HIST_BINS = 40
 TOP_VALUES = 10
+INTEGER_CHECK = 100_000  # float columns with at most this many distinct values are checked
+                         # for integer values (integer-aligned histogram bins)
 
 
 @dataclass
@@ -284,7 +286,8 @@ def _numeric(st: dict, ex: dict, s: Any, row: dict, c: str, extras: bool, bins: 
                  "outliers": ex["iqr_outliers"]}
     ex["p005"], ex["p995"] = _quantile(s, 0.005), _quantile(s, 0.995)
     if math.isfinite(hi_v - lo_v):
-        integral = hi_v - lo_v < 2**53 and bool(np.all(s[starts] == np.floor(s[starts])))
+        integral = hi_v - lo_v < 2**53 and ("Int" in st["dtype"] or (
+            len(starts) <= INTEGER_CHECK and bool(np.all(s[starts] == np.floor(s[starts])))))
         if integral:  # integer-aligned bins: a bin per value or per equal run of values
             width = max(1.0, math.ceil((hi_v - lo_v + 1) / bins))
             nb = int(math.ceil((hi_v - lo_v + 1) / width))

@@ -150,19 +150,23 @@ def missing_patterns(df: Any, stats: list[ColumnStats]) -> dict[str, Any] | None
     if not cols:
         return None
     kinds = {s.name: s.kind for s in stats}
-    ind = df.select([(pl.col(c).cast(pl.Float64).is_nan() | pl.col(c).is_null()).fill_null(True)
-                     .alias(c) if kinds[c] == "numeric" else pl.col(c).is_null().alias(c)
-                     for c in cols])
-    pat = ind.group_by(cols).len(name="\0rows").sort("\0rows", descending=True)
-    p = pat.select(cols).to_numpy().astype(float)
-    w = pat.get_column("\0rows").to_numpy().astype(float)
+    miss = [(pl.col(c).cast(pl.Float64).is_nan() | pl.col(c).is_null()).fill_null(True)
+            if kinds[c] == "numeric" else pl.col(c).is_null() for c in cols]
+    # one integer per row, bit k set when column k is missing: one value count instead of
+    # a group-by over up to 30 boolean columns
+    key = pl.sum_horizontal([m.cast(pl.UInt64) * (1 << k) for k, m in enumerate(miss)])
+    vc = df.select(key.alias("k")).get_column("k").value_counts(sort=True, name="n")
+    keys = vc.get_column("k").to_numpy().astype(np.uint64)
+    w = vc.get_column("n").to_numpy().astype(float)
+    order = np.lexsort((keys, -w))  # most rows first, ties in a fixed order
+    keys, w = keys[order], w[order]
+    p = ((keys[:, None] >> np.arange(len(cols), dtype=np.uint64)) & np.uint64(1)).astype(float)
     n = float(w.sum())
-    shown = pat.head(TOP_PATTERNS)
+    top = min(TOP_PATTERNS, len(w))
     out: dict[str, Any] = {
         "columns": cols,
-        "patterns": [{"missing": [bool(v) for v in r[:-1]], "rows": int(r[-1])}
-                     for r in shown.iter_rows()],
-        "other_patterns": max(0, pat.height - shown.height),
+        "patterns": [{"missing": [bool(v) for v in p[i]], "rows": int(w[i])} for i in range(top)],
+        "other_patterns": max(0, len(w) - top),
         "other_rows": int(w[TOP_PATTERNS:].sum()),
         "nullity_correlation": None,
     }

@@ -754,11 +754,11 @@ def test_blocked_bootstrap_has_the_plain_bootstraps_distribution(dist, key):
     from datamill.analytics.stats import resampling
 
     rng = np.random.default_rng(11)
-    x = rng.normal(5, 2, 40_000) if dist == "normal" else rng.lognormal(0, 1.2, 40_000)
+    x = rng.normal(5, 2, 16_000) if dist == "normal" else rng.lognormal(0, 1.2, 16_000)
     fn = st._stat_fn(key)[1]
-    plain = resampling.direct(x, fn, 3000, np.random.default_rng(1))
-    fast = resampling.blocked(x, key, 3000, np.random.default_rng(2), blocks=64)
-    assert fast.std() == pytest.approx(plain.std(), rel=0.08)
+    plain = resampling.direct(x, fn, 2000, np.random.default_rng(1))
+    fast = resampling.blocked(x, key, 2000, np.random.default_rng(2), blocks=32)
+    assert fast.std() == pytest.approx(plain.std(), rel=0.1)
     assert ss.ks_2samp(plain, fast).pvalue > 1e-3
     for q in (0.025, 0.975):
         assert np.quantile(fast, q) == pytest.approx(np.quantile(plain, q), abs=0.25 * plain.std())

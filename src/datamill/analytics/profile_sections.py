@@ -45,6 +45,7 @@ def _trend(df: Any, stats: list[ColumnStats], target: str | None) -> dict[str, A
 
 MAX_DATETIME = 10
 MAX_TEXT = 20
+MAX_TEXT_CANDIDATES = 200  # string columns looked at for free text (wide tables stay linear)
 TEXT_ROWS = 20_000  # rows of the sample read for lengths, character classes and words
 TOP_WORDS = 15
 MAX_PATTERN_COLUMNS = 30
@@ -64,12 +65,13 @@ def datetime_distributions(df: Any, stats: list[ColumnStats]) -> dict[str, Any]:
     cols = [s.name for s in stats if s.kind == "datetime" and s.stats["count"]][:MAX_DATETIME]
     if not cols:
         return out
+    schema = df.schema
     exprs = []
     for c in cols:
         col = pl.col(c).drop_nulls()
         exprs += [col.dt.weekday().implode().alias(f"{c}\0w"),
                   col.dt.month().implode().alias(f"{c}\0m")]
-        if df.schema[c] != pl.Date:
+        if schema[c] != pl.Date:
             exprs.append(col.dt.hour().implode().alias(f"{c}\0h"))
             exprs.append((col.dt.time() != pl.time(0)).any().alias(f"{c}\0t"))
     row = df.select(exprs)
@@ -103,12 +105,15 @@ def text_columns(smp: Any, stats: list[ColumnStats]) -> dict[str, Any]:
     import polars as pl
 
     out: dict[str, Any] = {}
-    head = smp.head(TEXT_ROWS)
-    for st in stats:
+    schema = smp.schema  # once: Polars rebuilds the whole schema on every access
+    cands = [st for st in stats if st.kind == "categorical"
+             and schema[st.name] in (pl.String, pl.Categorical)][:MAX_TEXT_CANDIDATES]
+    if not cands:
+        return out
+    head = smp.select([st.name for st in cands]).head(TEXT_ROWS)
+    for st in cands:
         if len(out) >= MAX_TEXT:
             break
-        if st.kind != "categorical" or head.schema[st.name] not in (pl.String, pl.Categorical):
-            continue
         s = head.get_column(st.name).cast(pl.String).drop_nulls()
         if s.len() == 0 or not _is_text(s, st.stats["distinct"], st.stats["count"]):
             continue

@@ -231,3 +231,31 @@ def test_describe_cells_keep_their_value(v):
         assert int(text.replace(",", "")) == v
     elif isinstance(v, float) and v != 0 and abs(v) < 1e300:
         assert abs(float(text.replace(",", "")) - v) <= abs(v) * 1e-3
+
+
+@pytest.mark.parametrize("cmd", [["profile"], ["abtest", "--variant", "variant", "--outcome", "converted"]])
+def test_report_commands_refuse_an_unknown_extension(ab_csv: Path, tmp_path: Path, cmd):
+    r = dm(cmd[0], str(ab_csv), *cmd[1:], "-o", "out.pdf", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "unknown report format '.pdf'" in r.stderr
+    assert not (tmp_path / "out.pdf").exists()
+
+
+def test_profile_compare_cli(tmp_path: Path):
+    rng = np.random.default_rng(2)
+    a = pd.DataFrame({"x": rng.normal(0, 1, 3000), "k": rng.choice(["a", "b"], 3000)})
+    b = pd.DataFrame({"x": rng.normal(0.8, 1, 2000), "k": rng.choice(["a", "b"], 2000),
+                      "extra": 1})
+    a.to_csv(tmp_path / "train.csv", index=False)
+    b.to_csv(tmp_path / "test.csv", index=False)
+    r = dm("profile", "compare", "train.csv", "test.csv", "-o", "diff.html", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "diff.html").read_text()
+    assert "class='verdict'" in html and "Only in test.csv: extra." in html
+    assert "<script" not in html and "http" not in html.split("</head>")[0]
+    r = dm("profile", "compare", "train.csv", "test.csv", "--json", cwd=tmp_path)
+    facts = json.loads(r.stdout)
+    assert facts["columns"]["x"]["shift"] == "major" and facts["columns"]["k"]["shift"] == "stable"
+    # the plain form is unchanged
+    r = dm("profile", "train.csv", "--minimal", "--json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["overview"]["rows"] == 3000

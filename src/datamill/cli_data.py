@@ -233,7 +233,50 @@ def describe(ctx: click.Context, source: str, by: str | None, as_json: bool) -> 
                    grouped=bool(by))
 
 
+def _check_output(output: str | None) -> None:
+    """Refuse an unknown report extension before any work (exit 2)."""
+    if output:
+        from datamill.analytics.profile import report_format
+
+        report_format(output)
+
+
 @click.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("-o", "--output", metavar="FILE", help="Write the HTML report (or JSON for .json).")
+@click.option("--names", nargs=2, default=None, metavar="NAME_A NAME_B",
+              help="Names of the two tables in the report (default: their file names).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison's facts as JSON.")
+@click.pass_context
+def profile_compare(ctx: click.Context, a: str, b: str, output: str | None,
+                    names: tuple[str, str] | None, as_json: bool) -> None:
+    """Compare table B with table A (train vs test, this month vs last): schema
+    differences, per-column distribution overlays and drift statistics (PSI, KS)."""
+    from datamill.analytics.profile_compare import compare
+
+    _check_output(output)
+    if not names:
+        na, nb = (Path(x.split("?")[0]).name or x for x in (a, b))
+        names = (na, nb) if na != nb else ("A", "B")
+    report = compare(_table(ctx, a), _table(ctx, b), names=names)
+    _emit_report(report, output, as_json, "comparison report")
+
+
+class _ProfileCommand(click.Command):
+    """``profile SOURCE`` and ``profile compare A B``: one command name, two forms, so the
+    plain form keeps its arguments and options unchanged."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if args and args[0] == "compare":
+            return profile_compare.make_context(f"{info_name} compare", args[1:], parent=parent,
+                                                **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command(cls=_ProfileCommand, epilog="datamill profile compare A B -o diff.html compares "
+               "two tables (see datamill profile compare --help).")
 @click.argument("source")
 @click.option("-o", "--output", metavar="FILE", help="Write the HTML report (or JSON for .json).")
 @click.option("--target", default=None, metavar="COL", help="A target column: warn about leakage.")
@@ -248,6 +291,7 @@ def profile(ctx: click.Context, source: str, output: str | None, target: str | N
     outliers, warnings. One self-contained HTML file with -o."""
     from datamill.analytics.profile import profile as run_profile
 
+    _check_output(output)
     df = _table(ctx, source)
     title = Path(source.split("?")[0]).name or source
     report = run_profile(df, target=target, sample=sample, minimal=minimal, title=title)
@@ -288,6 +332,7 @@ def abtest(ctx: click.Context, source: str, variant: str, outcome: str, control:
     """Analyse an A/B(/n) test: sample ratio check, frequentist and Bayesian results."""
     from datamill.analytics.abtest import abtest as run_abtest
 
+    _check_output(output)
     df = _table(ctx, source)
     if control is not None and variant in df.columns and df[variant].dtype.kind in "iuf":
         try:
@@ -320,6 +365,7 @@ def explain(ctx: click.Context, source: str, metric: str, time_col: str, by: str
     """Explain why METRIC changed between two periods: the segments behind the change."""
     from datamill.analytics.explain import explain as run_explain
 
+    _check_output(output)
     df = _table(ctx, source)
     result = run_explain(df, metric, time_col, [b.strip() for b in by.split(",") if b.strip()],
                          compare, top=top, per=per)

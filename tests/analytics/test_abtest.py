@@ -386,3 +386,38 @@ def test_two_constant_arms_agree_with_stats_ttest():
 def test_tiny_p_values_read_as_prose():
     r = abtest(conversions({"a": (100, 1000), "b": (300, 1000)}), "arm", "converted")
     assert "p < 0.0001" in r.interpretation and "p = <" not in r.interpretation
+
+
+def _peek_once_data():
+    """Seed 8: B's cumulative p-value is below 0.05 for a few days, then ends above it."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    return pd.DataFrame({"arm": rng.choice(["control", "B"], n), "y": rng.random(n) < 0.1,
+                         "day": pd.Timestamp("2026-03-01")
+                         + pd.to_timedelta(rng.integers(0, 14, n), unit="D")})
+
+
+def test_a_p_value_that_crossed_alpha_on_one_spell_is_warned_about():
+    r = abtest(_peek_once_data(), "arm", "y", time="day")
+    assert r.peeking.first_significant["B"] is not None and not r.comparisons[0].significant
+    assert r.peeking.crossings["B"] == 1
+    assert r.peeking.suspicious and any("was below alpha" in w for w in r.warnings)
+    html = r.to_html()
+    assert "Nothing to warn about" not in html
+    assert "check the peeking warning" in r.verdict
+
+
+def test_ab_report_leads_with_a_one_sentence_verdict():
+    rng = np.random.default_rng(1)
+    n = 20_000
+    arm = rng.choice(["control", "B"], n)
+    y = rng.random(n) < np.where(arm == "B", 0.12, 0.10)
+    r = abtest(pd.DataFrame({"arm": arm, "y": y}), "arm", "y")
+    assert r.verdict.startswith("B beats control on conversion: +")
+    assert r.verdict.count(". ") == 0 and r.verdict.endswith(".")
+    html = r.to_html()
+    assert html.index("class='verdict'") < html.index(r.variants[0].name + " (control)") \
+        or html.index("class='verdict'") < html.index("<h3>Details</h3>")
+    assert r.to_dict()["verdict"] == r.verdict
+    flat = abtest(pd.DataFrame({"arm": arm, "y": rng.random(n) < 0.1}), "arm", "y")
+    assert flat.verdict.startswith("No significant difference from control")

@@ -131,3 +131,34 @@ def test_describe_reads_connector_locations(tmp_path, s3_bucket):
     assert describe(f"s3://{s3_bucket}/lake/t.parquet").loc["x", "max"] == 3.0
     with pytest.raises(UsageError):
         describe(f"s3://{s3_bucket}/lake/missing.parquet")
+
+
+def test_one_jsonable_helper_behind_every_analytics_result():
+    """Every result's to_dict() goes through analytics.jsonable: NaN/inf to None, numpy to
+    Python, dates to ISO text, dataclasses and to_dict() objects to dicts."""
+    import dataclasses
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    import datamill.analytics as an
+    from datamill.analytics.jsonable import jsonable
+
+    @dataclasses.dataclass
+    class Point:
+        x: float
+        when: dt.date
+
+    v = jsonable({1: np.float64("nan"), "a": np.arange(3), "b": (np.int32(4), float("inf")),
+                  "c": Point(np.float32(1.5), dt.date(2026, 1, 2)), "d": dt.timedelta(seconds=3),
+                  "e": np.bool_(True)})
+    assert v == {"1": None, "a": [0, 1, 2], "b": [4, None], "c": {"x": 1.5, "when": "2026-01-02"},
+                 "d": "0:00:03", "e": True}
+    json.dumps(v, allow_nan=False)
+    # no module of the package keeps its own copy
+    src = Path(an.__file__).parent
+    own = [p.name for p in src.rglob("*.py") for name in ("def _jsonable", "def _clean", "def _json(")
+           if name in p.read_text()]
+    assert own == []

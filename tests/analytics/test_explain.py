@@ -329,3 +329,26 @@ def test_cli_explain_per_option(tmp_path):
     out = CliRunner().invoke(main, [*base, "--per", "total"])
     assert out.exit_code == 0 and json.loads(out.output)["change"] == -300
     assert CliRunner().invoke(main, [*base, "--per", "week"]).exit_code == 2
+
+
+def test_ratio_metrics_are_written_with_one_number_format():
+    """A small ratio (orders per visit ~ 3e-4) in the summary, the bars and the tables: fixed
+    decimals everywhere, never scientific notation beside plain decimals."""
+    import re
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    df = pd.DataFrame({"t": pd.Timestamp("2026-05-01") + pd.to_timedelta(rng.integers(0, 61, n), unit="D"),
+                       "device": rng.choice(["desktop", "mobile", "tablet"], n),
+                       "visits": rng.integers(50, 100, n)})
+    rate = np.where(df["device"] == "mobile", 0.0002, 0.0003) * np.where(df["t"] >= "2026-06-01", 1.5, 1)
+    df["orders"] = rng.binomial(df["visits"], rate)
+    r = explain(df, "orders/visits", "t", "device", ("2026-05", "2026-06"))
+    html = r.to_html()
+    for text in (r.summary, html):
+        assert not re.search(r"\d(\.\d+)?e[-+]\d", text), text[:300]
+    decimals = {len(m) for m in re.findall(r"[+-]?0\.(\d+)(?=[ <),])", r.summary)}
+    assert decimals == {7}  # 4 significant digits of 0.000x
+    assert "-0%" not in r.summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from html import escape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -146,7 +147,7 @@ def test_html_is_well_formed_and_self_contained(report):
     c = check_html(html)
     assert c.tags["svg"] >= 15 and c.tags["section"] >= 9
     for anchor in ("warnings", "overview", "missing", "columns", "correlations", "outliers",
-                   "vif", "pca", "pairs", "trend"):
+                   "vif", "pca", "interactions", "trend"):
         assert f"id='{anchor}'" in html
 
 
@@ -240,3 +241,131 @@ def test_other_dtypes_are_profiled():
         assert facts["trend"]["column"] == "tz"
         assert facts["columns"]["dur"]["kind"] == "numeric"
         assert facts["columns"]["b"]["distinct"] == 2
+
+
+# -- issue #9: integer bins, booleans, new sections, comparison, output format --------------
+
+
+def _mixed():
+    from report_data import table
+
+    return table()
+
+
+def test_integer_columns_with_few_values_get_one_bin_per_integer():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"items": rng.integers(0, 6, 5000), "wide": rng.integers(0, 1000, 5000),
+                       "ints_as_float": rng.integers(0, 4, 5000).astype(float)})
+    cols = profile(df, minimal=True).facts["columns"]
+    h = cols["items"]["histogram"]
+    assert h["integer"] and h["edges"] == [-0.5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
+    assert h["counts"] == np.bincount(df["items"], minlength=6).tolist()  # no fake spikes
+    w = cols["wide"]["histogram"]
+    widths = np.diff(w["edges"])
+    assert w["integer"] and np.all(widths == widths[0]) and widths[0] == int(widths[0])
+    assert all(e % 1 == 0.5 for e in w["edges"])  # edges between integers
+    assert cols["ints_as_float"]["histogram"]["edges"] == [-0.5, 0.5, 1.5, 2.5, 3.5]
+
+
+def test_zero_one_columns_are_boolean_not_skewed_numbers():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"flag": (rng.random(5000) < 0.03).astype(int), "b": rng.random(5000) < 0.5,
+                       "x": rng.normal(size=5000)})
+    r = profile(df)
+    c = r.facts["columns"]["flag"]
+    assert c["kind"] == "boolean" and r.facts["columns"]["b"]["kind"] == "boolean"
+    assert c["true_count"] == int(df["flag"].sum()) and c["true_share"] == pytest.approx(df["flag"].mean())
+    assert not any(w.startswith("flag: heavily skewed") for w in r.warnings)
+    assert "flag" not in r.facts["outliers"] and "flag" not in r.facts["skewness"]
+    assert r.facts["overview"]["kinds"]["boolean"] == 2
+    assert "flag" in r.facts["correlations"]["pearson"]["columns"]  # still correlated as 0/1
+
+
+def test_heatmaps_carry_numbers_and_a_colour_legend():
+    from datamill.analytics import charts
+
+    svg = charts.heatmap(["a", "b"], [[1.0, -0.42], [-0.42, 1.0]], legend_label="correlation")
+    assert ">-0.42</text>" in svg and "correlation</text>" in svg
+    assert svg.count("<rect") >= 4 + 20  # the cells and the legend's steps
+    html = profile(_mixed()).to_html()
+    assert html.count("correlation</text>") >= 2
+
+
+def test_datetime_distributions_by_hour_weekday_month():
+    df = _mixed()
+    d = profile(df, minimal=True).facts["datetimes"]["signup"]
+    assert sum(d["hour"]) == sum(d["weekday"]) == sum(d["month"]) == len(df)
+    assert d["hour"] == np.bincount(df["signup"].dt.hour, minlength=24).tolist()
+    assert d["weekday"] == np.bincount(df["signup"].dt.day_of_week, minlength=7).tolist()
+    only_dates = pd.DataFrame({"d": pd.to_datetime(["2026-01-01", "2026-02-03", "2026-02-04"])})
+    assert profile(only_dates, minimal=True).facts["datetimes"]["d"]["hour"] is None
+
+
+def test_text_columns_get_lengths_character_classes_and_words():
+    df = _mixed()
+    t = profile(df, minimal=True).facts["text"]
+    assert list(t) == ["comment"]  # city is a category, not text
+    c = t["comment"]
+    assert sum(c["length"]["counts"]) == len(df)
+    assert c["length"]["max"] == df["comment"].str.len().max()
+    assert c["char_classes"]["letters"] + c["char_classes"]["spaces"] == pytest.approx(1.0)
+    words = pd.Series(" ".join(df["comment"]).split()).value_counts()
+    assert c["words"][0] == [words.index[0], int(words.iloc[0])]
+
+
+def test_missing_patterns_show_which_columns_are_missing_together():
+    df = _mixed()
+    mp = profile(df, minimal=True).facts["missing_patterns"]
+    cols = mp["columns"]
+    both = [p for p in mp["patterns"] if p["missing"][cols.index("amount")]
+            and p["missing"][cols.index("score")] and not p["missing"][cols.index("city")]]
+    expect = int((df["amount"].isna() & df["score"].isna() & df["city"].notna()).sum())
+    assert both and both[0]["rows"] == expect
+    assert sum(p["rows"] for p in mp["patterns"]) + mp["other_rows"] == len(df)
+    m = np.array(mp["nullity_correlation"]["matrix"])
+    ref = np.corrcoef(df[cols].isna().to_numpy().T.astype(float))
+    assert np.allclose(m, ref, atol=1e-9)
+    assert m[cols.index("amount"), cols.index("score")] > 0.8
+
+
+def test_interactions_are_binned_with_the_mean_of_y_per_x_bin():
+    pairs = profile(_mixed()).facts["pairs"]
+    top = next(p for p in pairs if {p["x"], p["y"]} == {"amount", "score"})
+    assert len(top["y_means"]) == len(top["x_edges"]) - 1
+    assert sum(map(sum, top["counts"])) <= top["rows"]
+    finite = [m for m in top["y_means"] if m is not None]
+    assert finite[-1] > finite[0]  # score rises with amount
+
+
+def test_profile_refuses_an_unknown_report_extension(tmp_path):
+    from datamill.errors import UsageError
+
+    r = profile(pd.DataFrame({"x": [1, 2, 3]}), minimal=True)
+    with pytest.raises(UsageError, match="unknown report format '.pdf'"):
+        r.save(tmp_path / "out.pdf")
+    assert not (tmp_path / "out.pdf").exists()
+    assert r.save(tmp_path / "out.HTML").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_compare_finds_schema_differences_and_shifted_columns():
+    from report_data import table
+
+    from datamill.analytics.profile_compare import compare
+
+    a, b = table(4000, 1), table(3000, 2)
+    b["amount"] = b["amount"] * 1.6
+    b.loc[:900, "city"] = "Madrid"
+    b = b.drop(columns=["is_member"]).assign(new_col=1.5)
+    r = compare(a, b, names=("train", "test"))
+    f = r.to_dict()
+    assert f["schema"]["only_in_train"] == ["is_member"] and f["schema"]["only_in_test"] == ["new_col"]
+    assert f["columns"]["amount"]["shift"] in ("moderate", "major")
+    assert f["columns"]["city"]["shift"] == "major"
+    assert f["columns"]["price_with_a_rather_long_column_name"]["shift"] == "stable"
+    assert f["columns"]["items"]["integer"]
+    assert r.verdict.startswith("2 of ") and "2 schema differences" in r.verdict
+    json.dumps(f, allow_nan=False)
+    html = r.to_html()
+    assert html.index(escape(r.verdict)) < html.index("Only in train")
+    same = compare(a, table(4000, 3))
+    assert same.verdict.startswith("No column's distribution shifted")

@@ -742,3 +742,35 @@ def test_bootstrap_large_n_memory_is_bounded():
     se = 2.0 / 1000
     assert ci.low < x.mean() < ci.high
     assert ci.details["bootstrap_se"] == pytest.approx(se, rel=0.25)
+
+
+@pytest.mark.parametrize("dist", ["normal", "lognormal"])
+@pytest.mark.parametrize("key", ["mean", "median", "std", "var"])
+def test_blocked_bootstrap_has_the_plain_bootstraps_distribution(dist, key):
+    """The large-n path (block counts, exact middle block for the median, exact tails)
+    gives replicates distributed as every-index resampling: same spread and quantiles."""
+    from scipy import stats as ss
+
+    from datamill.analytics.stats import resampling
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(5, 2, 16_000) if dist == "normal" else rng.lognormal(0, 1.2, 16_000)
+    fn = st._stat_fn(key)[1]
+    plain = resampling.direct(x, fn, 2000, np.random.default_rng(1))
+    fast = resampling.blocked(x, key, 2000, np.random.default_rng(2), blocks=32)
+    assert fast.std() == pytest.approx(plain.std(), rel=0.1)
+    assert ss.ks_2samp(plain, fast).pvalue > 1e-3
+    for q in (0.025, 0.975):
+        assert np.quantile(fast, q) == pytest.approx(np.quantile(plain, q), abs=0.25 * plain.std())
+
+
+def test_bootstrap_at_a_million_rows_takes_the_blocked_path_with_default_resamples():
+    x = np.random.default_rng(5).exponential(3.0, 1_000_000)
+    ci = st.bootstrap_ci(x, "mean", seed=9)
+    assert ci.details["resampling"] == "blocked"
+    assert ci.details["bootstrap_se"] == pytest.approx(x.std() / 1000, rel=0.05)
+    assert ci.low < x.mean() < ci.high
+    assert st.bootstrap_ci(x, "mean", seed=9).ci == ci.ci  # seeded
+    # a custom function still resamples every index
+    small = st.bootstrap_ci(x[:1000], lambda a, axis: a.max(axis=axis), n_resamples=200, seed=1)
+    assert small.details["resampling"] == "direct"

@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from html import escape
 from typing import Any
 
+from datamill.analytics.abtest_plan import power, sample_size, sample_size_unrounded
+from datamill.analytics.abtest_report import (
+    _cl,
+    _html,
+    _interpret,
+    _num,
+    _p,
+    _pct,
+    _pp,
+    _sizes,
+    _val,
+    _verdict,
+    peeking_note,
+)
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.source import require_columns as _require
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
@@ -106,10 +120,11 @@ class ABTestResult:
     warnings: list[str]
     interpretation: str
     seed: int = 0
+    verdict: str = ""  # the result in one sentence, first in the report and the table
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (no NaN: undefined values are None)."""
-        return _clean(asdict(self))
+        return jsonable(asdict(self))
 
     def to_html(self) -> str:
         return _html(self)
@@ -137,7 +152,7 @@ class ABTestResult:
             else:
                 row += [""] * 7
             t.add_row(*row)
-        parts: list[Any] = [t, Text(self.interpretation)]
+        parts: list[Any] = [Text(self.verdict, style="bold"), t, Text(self.interpretation)]
         parts += [Text("! " + w, style="yellow") for w in self.warnings]
         return Group(*parts)
 
@@ -248,6 +263,7 @@ def abtest(data: Any, variant: str, outcome: str, *, control: Any = None,
                           comparisons=comps, srm=srm, peeking=peeking, warnings=warnings,
                           interpretation="", seed=seed)
     result.interpretation = _interpret(result)
+    result.verdict = _verdict(result)
     return result
 
 
@@ -488,15 +504,25 @@ def _peeking(df: Any, labels: Any, y: Any, time: str, order: list[str], metric: 
 
 
 def _peek_messages(t: str, sig: Any, days: list[str], crossings: int) -> list[str]:
-    """The heuristic (see docs/analytics-abtest-explain.md): only when the final result is
-    significant, flag a stop on the first significant day, or significance reached only in the
-    last fifth of the days after staying above alpha for the rest."""
+    """The heuristic (see docs/analytics-abtest-explain.md). A final result that is not
+    significant: flag any day the p-value was below alpha (a stop then would have been a
+    false win). A significant one: flag a stop on the first significant day, significance
+    reached only in the last fifth of the days after staying above alpha for the rest, or
+    significance that came and went."""
     n = len(sig)
-    if n < 3 or not sig[-1]:
-        if n >= 3 and crossings >= 2 and not sig[-1]:
-            return [f"{t}: the cumulative p-value dipped below alpha {crossings} times but ended "
-                    "above it: had the test been stopped at one of those looks it would have "
-                    "reported a false win"]
+    if n == 0:
+        return []
+    if not sig[-1]:
+        below = [d for d, s in zip(days, sig, strict=True) if s]
+        if not below:
+            return []
+        when = (f"on {below[0]}" if len(below) == 1 else
+                f"from {below[0]} to {below[-1]}" if crossings <= 1 else
+                f"on {len(below)} days in {crossings} spells ({below[0]} first)")
+        return [f"{t}: the cumulative p-value was below alpha {when} but ended above it: had "
+                "the test been stopped then it would have reported a significant difference "
+                "the full data does not support; decide the duration in advance"]
+    if n < 3:
         return []
     run_start = n - 1
     while run_start > 0 and sig[run_start - 1]:
@@ -516,332 +542,6 @@ def _peek_messages(t: str, sig: Any, days: list[str], crossings: int) -> list[st
     return out
 
 
-# ---------------------------------------------------------------- planning
-
-
-def _z(alpha: float, power_: float) -> tuple[float, float]:
-    from scipy import stats as st
-
-    if not 0 < alpha < 1 or not 0 < power_ < 1:
-        raise UsageError(f"alpha and power must be between 0 and 1 (got {alpha}, {power_})")
-    return float(st.norm.ppf(1 - alpha / 2)), float(st.norm.ppf(power_))
-
-
-def _target(baseline_rate: float, mde: float, relative: bool, metric: str,
-            sd: float | None) -> tuple[float, float]:
-    if metric not in ("conversion", "mean"):
-        raise UsageError(f"unknown metric {metric!r}: use 'conversion' or 'mean'")
-    delta = mde * baseline_rate if relative else mde
-    if delta == 0:
-        raise UsageError("the minimum detectable effect (mde) must not be 0")
-    if metric == "conversion":
-        p2 = baseline_rate + delta
-        if not 0 < baseline_rate < 1 or not 0 < p2 < 1:
-            raise UsageError(f"conversion rates must lie in (0, 1): baseline {baseline_rate}, "
-                             f"with the effect {p2}")
-    elif sd is None or sd <= 0:
-        raise UsageError("metric 'mean' needs the standard deviation of the outcome (sd=...)")
-    return delta, baseline_rate + delta
-
-
-def sample_size(*, baseline_rate: float, mde: float, alpha: float = 0.05, power: float = 0.8,
-                ratio: float = 1.0, metric: str = "conversion", sd: float | None = None,
-                relative: bool = True, method: str = "pooled") -> int:
-    """Rows needed in the control arm (the treatment needs ``ceil(n * ratio)``) for a two-sided
-    test at ``alpha`` to detect ``mde`` with probability ``power``.
-
-    ``mde`` is relative to the baseline (0.1 = a 10% lift) unless ``relative=False``.
-    Conversions: ``method="pooled"`` is the textbook formula of R's ``power.prop.test``
-    (variance under H0 at the average rate); ``"baseline"`` is Evan Miller's calculator (H0
-    variance at the baseline rate); ``"arcsine"`` is Cohen's h as in statsmodels'
-    ``NormalIndPower`` and G*Power. Means use the noncentral t power of R's ``power.t.test``.
-    One power convention for both: the probability of rejecting in the direction of the
-    effect (R's default, ``strict = FALSE``); the opposite tail adds under 1e-3 at any useful
-    power. :func:`sample_size_unrounded` gives the n before rounding up.
-    """
-    return math.ceil(sample_size_unrounded(
-        baseline_rate=baseline_rate, mde=mde, alpha=alpha, power=power, ratio=ratio,
-        metric=metric, sd=sd, relative=relative, method=method) - 1e-9)
-
-
-def sample_size_unrounded(*, baseline_rate: float, mde: float, alpha: float = 0.05,
-                          power: float = 0.8, ratio: float = 1.0, metric: str = "conversion",
-                          sd: float | None = None, relative: bool = True,
-                          method: str = "pooled") -> float:
-    """The control-arm n of :func:`sample_size` before rounding up (R's ``power.*.test`` print
-    this number; ``sample_size`` is its ceiling)."""
-    if ratio <= 0:
-        raise UsageError(f"ratio must be positive, got {ratio}")
-    delta, p2 = _target(baseline_rate, mde, relative, metric, sd)
-    if metric == "mean":
-        from scipy.optimize import brentq
-
-        _z(alpha, power)
-        d = abs(delta) / sd
-
-        def gap(n: float) -> float:
-            return _t_power(d, n, ratio, alpha) - power
-
-        hi = 4.0
-        while gap(hi) < 0:
-            hi *= 2
-        lo = 2 / (1 + ratio) + 1e-6  # both arms above one row: df > 0
-        hi = max(hi, 2 * lo)
-        return float(brentq(gap, lo, hi, xtol=1e-10))
-    za, zb = _z(alpha, power)
-    p1 = baseline_rate
-    if method == "arcsine":
-        h = abs(2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1)))
-        n = (za + zb) ** 2 * (1 + 1 / ratio) / h**2
-    elif method in ("pooled", "baseline"):
-        pbar = (p1 + ratio * p2) / (1 + ratio) if method == "pooled" else p1
-        sd0 = math.sqrt(pbar * (1 - pbar) * (1 + 1 / ratio))
-        sd1 = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / ratio)
-        n = (za * sd0 + zb * sd1) ** 2 / delta**2
-    else:
-        raise UsageError(f"unknown method {method!r}: use 'pooled', 'baseline' or 'arcsine'")
-    return float(n)
-
-
-def _t_power(d: float, n1: float, ratio: float, alpha: float) -> float:
-    """Power of the two-sided two-sample t-test at standardised effect ``d``, counting the
-    rejection tail in the direction of the effect only (R's ``power.t.test`` default,
-    ``strict = FALSE``; the same convention as the proportion formulas). The noncentral t
-    survival function stays finite far in the tail (its lower-tail CDF underflows to NaN);
-    a normal approximation stands in if it ever does not."""
-    from scipy import stats as st
-
-    n2 = n1 * ratio
-    df = n1 + n2 - 2
-    nc = d * math.sqrt(n1 * n2 / (n1 + n2))
-    crit = float(st.t.ppf(1 - alpha / 2, df))
-    p = float(st.nct.sf(crit, df, nc))
-    if not math.isfinite(p):
-        p = float(st.norm.sf(crit - nc))
-    return min(1.0, max(0.0, p))
-
-
-def power(*, n_per_variant: int, baseline_rate: float, mde: float, alpha: float = 0.05,
-          ratio: float = 1.0, metric: str = "conversion", sd: float | None = None,
-          relative: bool = True, method: str = "pooled") -> float:
-    """Probability that a two-sided test at ``alpha`` detects ``mde`` with ``n_per_variant``
-    rows in the control arm (and ``n * ratio`` in the treatment); the inverse of
-    :func:`sample_size`, same formulas."""
-    from scipy import stats as st
-
-    if n_per_variant <= 1 or ratio <= 0:
-        raise UsageError("n_per_variant must be above 1 and ratio positive")
-    delta, p2 = _target(baseline_rate, mde, relative, metric, sd)
-    if metric == "mean":
-        _z(alpha, 0.5)
-        return _t_power(abs(delta) / sd, n_per_variant, ratio, alpha)
-    za, _ = _z(alpha, 0.5)
-    p1, n = baseline_rate, n_per_variant
-    if method == "arcsine":
-        h = abs(2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1)))
-        return float(st.norm.cdf(h * math.sqrt(n / (1 + 1 / ratio)) - za))
-    if method not in ("pooled", "baseline"):
-        raise UsageError(f"unknown method {method!r}: use 'pooled', 'baseline' or 'arcsine'")
-    pbar = (p1 + ratio * p2) / (1 + ratio) if method == "pooled" else p1
-    sd0 = math.sqrt(pbar * (1 - pbar) * (1 + 1 / ratio))
-    sd1 = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / ratio)
-    return float(st.norm.cdf((abs(delta) * math.sqrt(n) - za * sd0) / sd1))
-
-
-# ---------------------------------------------------------------- words and pages
-
-
-def _num(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _cl(alpha: float) -> str:
-    return f"{(1 - alpha) * 100:g}%"
-
-
-def _p(p: float | None) -> str:
-    if p is None or not math.isfinite(p):
-        return "–"
-    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def _pp(p: float | None) -> str:
-    """A p-value for prose: ``p < 0.0001`` or ``p = 0.0123`` (never ``p = < 0.0001``)."""
-    text = _p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
-def _pct(v: float | None, signed: bool = False) -> str:
-    if v is None or not math.isfinite(v):
-        return "–"
-    return f"{v * 100:+.2f}%" if signed else f"{v * 100:.2f}%"
-
-
-def _val(v: float | None, pct: bool, signed: bool = False) -> str:
-    if v is None or not math.isfinite(v):
-        return "–"
-    if pct:
-        return f"{v * 100:+.2f} pp" if signed else f"{v * 100:.2f}%"
-    return f"{v:+,.4g}" if signed else f"{v:,.4g}"
-
-
-def _loss(v: float | None, pct: bool) -> str:
-    if v is None or not math.isfinite(v):
-        return "–"
-    return f"{v * 100:.3f} pp" if pct else f"{v:,.4g}"
-
-
-def _sizes(obs: dict[str, int]) -> str:
-    return ", ".join(f"{k}: {v:,}" for k, v in obs.items())
-
-
-def _interpret(r: ABTestResult) -> str:
-    pct = r.metric == "conversion"
-    what = "converted at" if pct else "averaged"
-    ctrl = next(v for v in r.variants if v.name == r.control)
-    out = []
-    if r.srm.mismatch:
-        out.append("Warning first: the arm sizes do not match the planned split (sample ratio "
-                   "mismatch), which usually means broken assignment or logging; the numbers "
-                   "below may be biased.")
-    adj = f" ({r.correction}-adjusted for {len(r.comparisons)} comparisons)" \
-        if len(r.comparisons) > 1 and r.correction != "none" else ""
-    for c in r.comparisons:
-        if not math.isfinite(c.p_value):
-            out.append(f"{c.treatment} vs {c.control}: not enough data to compare.")
-            continue
-        lift = f", {_pct(c.lift, True)} relative" if c.lift is not None else ""
-        verdict = (f"statistically significant at alpha = {r.alpha:g}" if c.significant else
-                   f"not statistically significant at alpha = {r.alpha:g}: the data are "
-                   "consistent with no difference")
-        out.append(
-            f"{c.treatment} {what} {_val(c.treatment_value, pct)} vs {_val(ctrl.mean, pct)} for "
-            f"{c.control}: {_val(c.diff, pct, True)}{lift} ({_cl(r.alpha)} CI "
-            f"{_val(c.ci_low, pct, True)} to {_val(c.ci_high, pct, True)}), {_pp(c.p_value)}"
-            f"{'' if not adj else f', adjusted {_pp(c.p_adjusted)}'}{adj}; {verdict}. "
-            f"Bayesian view: {_pct(c.prob_better)} probability that {c.treatment} beats "
-            f"{c.control}; choosing {c.treatment} risks an expected loss of "
-            f"{_loss(c.loss_treatment, pct)} (vs {_loss(c.loss_control, pct)} for keeping "
-            f"{c.control}).")
-    if r.peeking and r.peeking.suspicious:
-        out.append("The p-value path over time suggests the test may have been stopped by "
-                   "peeking; see the warnings.")
-    return " ".join(out)
-
-
-def _forest(comps: list[Comparison], pct: bool, width: int = 560) -> str:
-    """Each treatment's difference with its confidence interval, around a zero line."""
-    vals = [v for c in comps for v in (c.ci_low, c.ci_high, c.diff) if math.isfinite(v)]
-    if not vals:
-        return "<p class='muted'>no interval to draw</p>"
-    lo, hi = min(min(vals), 0.0), max(max(vals), 0.0)
-    span = (hi - lo) or 1.0
-    lw, pr, rh = 120, 90, 24
-    iw = width - lw - pr
-    h = rh * len(comps) + 24
-
-    def px(v: float) -> float:
-        return lw + (v - lo) / span * iw
-
-    body = [f"<line x1='{px(0):.1f}' y1='0' x2='{px(0):.1f}' y2='{h - 16}' stroke='#999' "
-            "stroke-dasharray='3,3'/>",
-            f"<text x='{px(0):.1f}' y='{h - 4}' text-anchor='middle' fill='#555'>0</text>"]
-    for i, c in enumerate(comps):
-        y = 12 + i * rh
-        col = "#59a14f" if c.significant and c.diff > 0 else "#e15759" if c.significant else "#4e79a7"
-        body.append(f"<text x='{lw - 6}' y='{y + 4}' text-anchor='end' fill='#333'>"
-                    f"{escape(c.treatment)}</text>")
-        if math.isfinite(c.ci_low) and math.isfinite(c.ci_high):
-            body.append(f"<line x1='{px(c.ci_low):.1f}' y1='{y}' x2='{px(c.ci_high):.1f}' y2='{y}' "
-                        f"stroke='{col}' stroke-width='3'/>")
-        if math.isfinite(c.diff):
-            body.append(f"<circle cx='{px(c.diff):.1f}' cy='{y}' r='4.5' fill='{col}'><title>"
-                        f"{escape(_val(c.diff, pct, True))} [{escape(_val(c.ci_low, pct, True))}, "
-                        f"{escape(_val(c.ci_high, pct, True))}]</title></circle>")
-        body.append(f"<text x='{width - pr + 6}' y='{y + 4}' fill='#555'>"
-                    f"{escape(_val(c.diff, pct, True))}</text>")
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {h}' width='{width}' "
-            f"height='{h}' font-family='system-ui,sans-serif' font-size='11' role='img'>"
-            f"<title>difference vs control with confidence interval</title>{''.join(body)}</svg>")
-
-
-def _html(r: ABTestResult) -> str:
-    from datamill.analytics import charts
-    from datamill.analytics.html import page, table, warnings_html
-
-    pct = r.metric == "conversion"
-    cl = _cl(r.alpha)
-    summary = (f"<p>{escape(r.interpretation)}</p>" + warnings_html(r.warnings) +
-               "<div class='grid'>" + "".join(
-                   f"<div class='card'><div class='muted'>{escape(v.name)}"
-                   f"{' (control)' if v.name == r.control else ''}</div>"
-                   f"<div class='big'>{escape(_val(v.mean, pct))}</div>"
-                   f"<div class='muted'>n = {v.n:,}</div></div>" for v in r.variants) + "</div>")
-    vt = table(["variant", "rows", "share", "conversions" if pct else "sd",
-                "rate" if pct else "mean", "P(best)"],
-               [[v.name + (" (control)" if v.name == r.control else ""), v.n, _pct(v.share),
-                 v.conversions if pct else v.sd, _val(v.mean, pct), _pct(v.prob_best)]
-                for v in r.variants], numeric={1, 2, 3, 4, 5})
-    ct = table(["treatment", "vs", "difference", f"{cl} CI", "relative lift", f"lift {cl} CI",
-                "test statistic", "p", f"p ({r.correction})", "significant"],
-               [[c.treatment, c.control, _val(c.diff, pct, True),
-                 f"{_val(c.ci_low, pct, True)} … {_val(c.ci_high, pct, True)}", _pct(c.lift, True),
-                 f"{_pct(c.lift_ci_low, True)} … {_pct(c.lift_ci_high, True)}", c.statistic,
-                 _p(c.p_value), _p(c.p_adjusted), c.significant] for c in r.comparisons],
-               numeric={2, 4, 6, 7, 8})
-    freq = (ct + f"<p class='muted'>{escape(r.comparisons[0].test if r.comparisons else '')}; "
-            "intervals are not adjusted for multiple comparisons.</p>" + _forest(r.comparisons, pct))
-    model = ("Beta-Binomial, Beta(1,1) prior" if pct else
-             "normal model of each mean (flat prior, posterior N(mean, sd²/n))")
-    bt = table(["treatment", "P(better than control)", "expected loss if chosen",
-                "expected loss if control kept", f"{cl} credible interval of the difference",
-                f"{cl} credible interval of the lift"],
-               [[c.treatment, _pct(c.prob_better), _loss(c.loss_treatment, pct),
-                 _loss(c.loss_control, pct),
-                 f"{_val(c.diff_cred_low, pct, True)} … {_val(c.diff_cred_high, pct, True)}",
-                 f"{_pct(c.lift_cred_low, True)} … {_pct(c.lift_cred_high, True)}"]
-                for c in r.comparisons], numeric={1, 2, 3})
-    bayes = (f"<p class='muted'>{escape(model)}; {DRAWS:,} Monte Carlo draws, seed {r.seed}.</p>" + bt
-             + charts.bars([v.name for v in r.variants],
-                           [round((v.prob_best or 0) * 100, 2) for v in r.variants],
-                           title="probability of being the best arm (%)", value_format="{:.1f}%"))
-    s = r.srm
-    srm = (("<div class='warn'>" if s.mismatch else "<div class='ok'>") +
-           escape(f"chi-square = {s.chi2:.3f}, {_pp(s.p_value)} "
-                  f"({'mismatch' if s.mismatch else 'no mismatch'} at p < {s.threshold})") + "</div>"
-           + table(["arm", "observed", "expected share", "observed share"],
-                   [[k, s.observed[k], _pct(s.expected[k]),
-                     _pct(s.observed[k] / max(sum(s.observed.values()), 1))] for k in s.observed],
-                   numeric={1, 2, 3}))
-    sections = [("summary", "Summary", summary), ("variants", "Variants", vt),
-                ("frequentist", "Difference vs control", freq),
-                ("bayesian", "Posterior", bayes), ("srm", "Sample ratio check", srm)]
-    if r.peeking:
-        pk = r.peeking
-        xs = list(range(len(pk.days)))
-        series = {f"p ({t})": [v if v is not None else float("nan") for v in ps]
-                  for t, ps in pk.p_values.items()}
-        series[f"alpha = {r.alpha:g}"] = [r.alpha] * len(xs)
-        chart = charts.line(xs, series, x_labels=[pk.days[0], pk.days[-1]] if pk.days else None,
-                            title="cumulative p-value by day")
-        pk_html = (chart + warnings_html(pk.messages) +
-                   table(["treatment", "first significant day", "times it crossed alpha"],
-                         [[t, pk.first_significant[t] or "never", pk.crossings[t]]
-                          for t in pk.p_values], numeric={2}))
-        sections.append(("peeking", "Peeking check", pk_html))
-    return page(f"A/B test: {r.outcome} by {r.variant}", sections,
-                subtitle=f"{r.metric}, control {r.control}, alpha {r.alpha:g}")
-
-
-def _clean(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+__all__ = ["ABTestResult", "Comparison", "PeekingCheck", "SRMCheck", "VariantStats", "abtest",
+           "peeking_note", "power", "prob_beta_greater", "sample_size", "sample_size_unrounded",
+           "two_proportion_ztest"]

@@ -18,6 +18,8 @@ STATS = ("dtype", "count", "nulls", "distinct", "mean", "median", "mode", "std",
          "min", "max", "range", "q05", "q25", "q50", "q75", "q95", "skewness", "kurtosis")
 HIST_BINS = 40
 TOP_VALUES = 10
+INTEGER_CHECK = 100_000  # float columns with at most this many distinct values are checked
+                         # for integer values (integer-aligned histogram bins)
 
 
 @dataclass
@@ -284,11 +286,19 @@ def _numeric(st: dict, ex: dict, s: Any, row: dict, c: str, extras: bool, bins: 
                  "outliers": ex["iqr_outliers"]}
     ex["p005"], ex["p995"] = _quantile(s, 0.005), _quantile(s, 0.995)
     if math.isfinite(hi_v - lo_v):
-        nb = max(1, min(bins, len(starts)))
-        edges = np.histogram_bin_edges(s[[0, -1]], bins=nb)
+        integral = hi_v - lo_v < 2**53 and ("Int" in st["dtype"] or (
+            len(starts) <= INTEGER_CHECK and bool(np.all(s[starts] == np.floor(s[starts])))))
+        if integral:  # integer-aligned bins: a bin per value or per equal run of values
+            width = max(1.0, math.ceil((hi_v - lo_v + 1) / bins))
+            nb = int(math.ceil((hi_v - lo_v + 1) / width))
+            edges = lo_v - 0.5 + width * np.arange(nb + 1)
+        else:
+            nb = max(1, min(bins, len(starts)))
+            edges = np.histogram_bin_edges(s[[0, -1]], bins=nb)
         idx = np.searchsorted(s, edges, side="left")
         idx[-1] = m
-        ex["histogram"] = {"edges": edges.tolist(), "counts": np.diff(idx).tolist()}
+        ex["histogram"] = {"edges": edges.tolist(), "counts": np.diff(idx).tolist(),
+                           "integer": integral}
     k = min(top, len(runs))
     best = np.argsort(-runs, kind="stable")[:k]
     ex["top"] = [[float(s[starts[i]]), int(runs[i])] for i in best]

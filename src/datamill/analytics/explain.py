@@ -10,6 +10,7 @@ formula documented in ``docs/analytics-abtest-explain.md``.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import itertools
 import math
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
+from datamill.analytics.jsonable import jsonable
 from datamill.analytics.source import require_columns as _require
 from datamill.analytics.source import to_pandas
 from datamill.errors import UsageError
@@ -99,7 +101,7 @@ class ExplainResult:
         for k in ("period_a", "period_b"):
             p = getattr(self, k)
             d[k] = {"label": p.label, "start": p.start.isoformat(), "end": p.end.isoformat()}
-        return _clean(d)
+        return jsonable(d)
 
     def to_html(self) -> str:
         return _html(self)
@@ -411,9 +413,31 @@ def _rank(name: str, segs: list[Segment], top: int) -> Breakdown:
 # ---------------------------------------------------------------- words and pages
 
 
+# fixed decimals while a ratio metric's summary or page is written (a context variable, so
+# concurrent renderings in threads do not see each other's)
+_DECIMALS: contextvars.ContextVar[int | None] = contextvars.ContextVar("decimals", default=None)
+
+
+def _ratio_decimals(r: ExplainResult) -> int | None:
+    """Ratio metrics are written with one number of decimals throughout (4 significant
+    digits of the larger total), never a mix of decimals and scientific notation."""
+    if r.kind != "ratio":
+        return None
+    top = max((abs(v) for v in (r.total_a, r.total_b) if v is not None and math.isfinite(v)),
+              default=0.0)
+    if top == 0:
+        return 4
+    return max(0, min(10, 3 - math.floor(math.log10(top))))
+
+
 def _n(v: float | None, signed: bool = False) -> str:
     if v is None or not math.isfinite(v):
         return "–"
+    d = _DECIMALS.get()
+    if d is not None:
+        s = f"{v:+,.{d}f}" if signed else f"{v:,.{d}f}"
+        return s.replace("-0." + "0" * d, "0." + "0" * d).replace("+0." + "0" * d, "0." + "0" * d) \
+            if d else s
     a = abs(v)
     if a == 0:
         return "0"
@@ -427,7 +451,7 @@ def _n(v: float | None, signed: bool = False) -> str:
 
 
 def _share(v: float | None) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v * 100:.0f}%"
+    return "–" if v is None or not math.isfinite(v) else f"{v * 100:.0f}%".replace("-0%", "0%")
 
 
 def _days(d: float) -> str:
@@ -435,6 +459,14 @@ def _days(d: float) -> str:
 
 
 def _summary(r: ExplainResult) -> str:
+    token = _DECIMALS.set(_ratio_decimals(r))
+    try:
+        return _summary_text(r)
+    finally:
+        _DECIMALS.reset(token)
+
+
+def _summary_text(r: ExplainResult) -> str:
     name = r.metric if r.kind != "count" else "Row count"
     name = name[:1].upper() + name[1:] + (" per day" if r.per == "day" else "")
     span = f"from {r.period_a.label} to {r.period_b.label}"
@@ -511,6 +543,14 @@ def _status(s: Segment) -> str:
 
 
 def _html(r: ExplainResult) -> str:
+    token = _DECIMALS.set(_ratio_decimals(r))
+    try:
+        return _html_page(r)
+    finally:
+        _DECIMALS.reset(token)
+
+
+def _html_page(r: ExplainResult) -> str:
     from datamill.analytics import charts
     from datamill.analytics.html import page, table, warnings_html
 
@@ -528,7 +568,8 @@ def _html(r: ExplainResult) -> str:
         labels = [s.value for s in b.segments] + ([f"{b.other_count} others"] if b.other_count else [])
         vals = [s.contribution for s in b.segments] + ([b.other] if b.other_count else [])
         colors = [charts.PALETTE[4] if v >= 0 else charts.PALETTE[2] for v in vals]
-        chart = charts.bars(labels, vals, colors=colors, width=560, value_format="{:+,.4g}",
+        chart = charts.bars(labels, vals, colors=colors, width=560,
+                            value_labels=[_n(v, True) for v in vals],
                             title=f"contribution to the change by {b.dimension}")
         heads = ["value", r.period_a.label, r.period_b.label, "change", "contribution", "share"]
         rows = []
@@ -559,17 +600,3 @@ def _html(r: ExplainResult) -> str:
     sections.append(("method", "Method", method))
     return page(f"Why did {r.metric} change?", sections,
                 subtitle=f"{r.period_a.label} → {r.period_b.label}, by {', '.join(b.dimension for b in r.dimensions)}")
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dt.datetime):
-        return obj.isoformat()
-    return obj

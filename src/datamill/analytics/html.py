@@ -22,6 +22,9 @@ th{background:#f4f6f8;font-weight:600}td.num{text-align:right;font-variant-numer
 .warn{color:#8a4b00;background:#fff4e0;border-left:4px solid #f0a020;padding:6px 10px;margin:4px 0;font-size:13px}
 .ok{color:#1d5e20;background:#eaf6ea;border-left:4px solid #4caf50;padding:6px 10px;margin:4px 0;font-size:13px}
 .muted{color:#777;font-size:12px}.big{font-size:20px;font-weight:600}
+.tw{overflow-x:auto;max-width:100%}.card{max-width:100%;box-sizing:border-box;overflow-x:auto}
+.verdict{font-size:16px;font-weight:600;margin:4px 0 10px}.details li{margin:3px 0;font-size:13px}
+svg{max-width:none}
 """
 
 
@@ -36,7 +39,8 @@ def table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = 
             cls = " class='num'" if i in numeric else ""
             cells.append(f"<td{cls}>{escape(fmt(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+            "</table></div>")
 
 
 def fmt(v: Any) -> str:

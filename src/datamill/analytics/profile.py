@@ -9,23 +9,35 @@ and the expensive parts (Spearman, Cramér's V, VIF, PCA, pair plots) from a ran
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datamill.analytics.describe import ColumnStats, column_stats, to_polars
+from datamill.analytics.jsonable import jsonable
+from datamill.analytics.profile_assoc import (
+    TOP_LEVELS,
+    _codes,
+    _cramers_matrix,
+    _pairs,
+    _pairwise_corr,
+    _pca,
+    _pearson_full,
+    _target_association,
+    _vif,
+)
+from datamill.analytics.profile_sections import (
+    _trend,
+    datetime_distributions,
+    missing_patterns,
+    text_columns,
+)
 
 DEFAULT_SAMPLE = 100_000
-TOP_LEVELS = 20  # Cramér's V: levels kept per categorical column, the rest lumped together
 MAX_CATEGORICAL = 30  # categorical columns in the Cramér's V matrix
 MAX_NUMERIC = 40  # numeric columns in the correlation matrices, VIF and PCA
-PAIRS = 6
-GRID = 30
-CHUNK = 250_000
 
 # warning thresholds (documented in docs/analytics-profile.md)
 HIGH_NULLS = 0.20
@@ -61,9 +73,10 @@ class ProfileReport:
         return render(self.facts)
 
     def save(self, path: str | Path) -> Path:
-        """Write the HTML page, or the JSON facts when ``path`` ends with ``.json``."""
+        """Write the HTML page (``.html``/``.htm``), or the JSON facts (``.json``); any other
+        extension is refused rather than written as HTML under a misleading name."""
         p = Path(path).expanduser()
-        text = self.to_json(indent=1) if p.suffix.lower() == ".json" else self.to_html()
+        text = self.to_json(indent=1) if report_format(p) == "json" else self.to_html()
         p.write_text(text, encoding="utf-8")
         return p
 
@@ -94,6 +107,21 @@ class ProfileReport:
         for w in self.warnings or ["nothing to warn about"]:
             warns.add_row(escape(w))
         return Group(head, cols, warns)
+
+
+REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json"}
+
+
+def report_format(path: str | Path) -> str:
+    """``html`` or ``json`` from a report path's extension; a UsageError (exit 2) for any
+    other (``out.pdf`` would otherwise be an HTML file with a PDF name)."""
+    from datamill.errors import UsageError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise UsageError(f"-o {path}: unknown report format {suffix or '(no extension)'!r}; "
+                         "write .html (the report) or .json (its facts)")
+    return REPORT_FORMATS[suffix]
 
 
 def _short(v: Any) -> str:
@@ -157,8 +185,10 @@ def profile(data: Any, *, target: str | None = None, sample: int | None = None,
                                  "share": s.stats["nulls"] / n if n else None} for s in stats}
     facts["outliers"] = {c: {"iqr": by_name[c].extras.get("iqr_outliers", 0),
                              "z": by_name[c].extras.get("z_outliers", 0)}
-                         for c in (s.name for s in stats if s.kind == "numeric")}
-    facts["skewness"] = {s.name: s.stats["skewness"] for s in stats if s.kind == "numeric"}
+                         for c in (s.name for s in stats if s.kind == "numeric"
+                                   and not _is_boolean(s))}
+    facts["skewness"] = {s.name: s.stats["skewness"] for s in stats if s.kind == "numeric"
+                         and not _is_boolean(s)}
 
     t = time.perf_counter()
     corr: dict[str, Any] = {}
@@ -196,15 +226,24 @@ def profile(data: Any, *, target: str | None = None, sample: int | None = None,
         facts["pca"] = _pca(z, feats)
         timings["pca"] = _lap(t)
         t = time.perf_counter()
-        facts["pairs"] = _pairs(smp, num, pearson, by_name)
+        facts["pairs"] = _pairs(smp, num, pearson, by_name, target)
         timings["pairs"] = _lap(t)
 
     t = time.perf_counter()
     facts["trend"] = _trend(df, stats, target)
     timings["trend"] = _lap(t)
+    t = time.perf_counter()
+    facts["datetimes"] = datetime_distributions(df, stats)
+    timings["datetimes"] = _lap(t)
+    t = time.perf_counter()
+    facts["text"] = text_columns(smp, stats)
+    timings["text"] = _lap(t)
+    t = time.perf_counter()
+    facts["missing_patterns"] = missing_patterns(df, stats)
+    timings["missing_patterns"] = _lap(t)
     facts["warnings"] = _warnings(facts, stats, n, target, mixed)
     facts["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    facts = _clean(facts)
+    facts = jsonable(facts)
     return ProfileReport(facts, facts["title"], timings)
 
 
@@ -226,7 +265,8 @@ def _overview(df: Any, stats: list[ColumnStats]) -> dict[str, Any]:
     n = df.height
     kinds: dict[str, int] = {}
     for s in stats:
-        kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        k = "boolean" if _is_boolean(s) else s.kind
+        kinds[k] = kinds.get(k, 0) + 1
     dups = 0
     if n > 1 and df.width:
         try:
@@ -249,308 +289,26 @@ def _overview(df: Any, stats: list[ColumnStats]) -> dict[str, Any]:
             "rows_with_missing": rows_nulls}
 
 
+def _is_boolean(s: ColumnStats) -> bool:
+    """A Boolean column, or a numeric one holding only 0 and 1 (a flag, not a quantity)."""
+    st = s.stats
+    if st["dtype"] == "Boolean":
+        return True
+    return s.kind == "numeric" and st["distinct"] == 2 and st["min"] == 0 and st["max"] == 1
+
+
 def _column_facts(s: ColumnStats, n: int) -> dict[str, Any]:
-    out = {"kind": s.kind, **s.stats}
+    out = {"kind": "boolean" if _is_boolean(s) else s.kind, **s.stats}
+    if out["kind"] == "boolean":
+        top = {str(v).lower() in ("1", "1.0", "true"): c for v, c in s.extras.get("top", [])}
+        out["true_count"], out["false_count"] = top.get(True, 0), top.get(False, 0)
+        out["true_share"] = out["true_count"] / s.stats["count"] if s.stats["count"] else None
     out["null_share"] = s.stats["nulls"] / n if n else None
     out["distinct_share"] = s.stats["distinct"] / s.stats["count"] if s.stats["count"] else None
     for k in ("histogram", "box", "top", "iqr_outliers", "z_outliers", "top_share", "infinite"):
         if k in s.extras:
             out[k] = s.extras[k]
     return out
-
-
-def _pairwise_corr(x: Any) -> tuple[Any, Any]:
-    """Pearson correlations of the columns of ``x`` over pairwise-complete rows (NaN is
-    missing), from sums, so memory stays O(columns²) per chunk."""
-    import numpy as np
-
-    k = x.shape[1]
-    cnt = np.zeros((k, k))
-    sx = np.zeros((k, k))
-    sxx = np.zeros((k, k))
-    sxy = np.zeros((k, k))
-    _accumulate(x, cnt, sx, sxx, sxy)
-    return _finish_corr(cnt, sx, sxx, sxy), cnt
-
-
-def _accumulate(x: Any, cnt: Any, sx: Any, sxx: Any, sxy: Any) -> None:
-    import numpy as np
-
-    m = ~np.isnan(x)
-    mf = m.astype(float)
-    x0 = np.where(m, x, 0.0)
-    cnt += mf.T @ mf
-    sx += x0.T @ mf  # sx[i, j]: sum of column i over rows where j is present too
-    sxx += (x0 * x0).T @ mf
-    sxy += x0.T @ x0
-
-
-def _finish_corr(cnt: Any, sx: Any, sxx: Any, sxy: Any) -> Any:
-    import numpy as np
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = cnt * sxy - sx * sx.T
-        var_i = cnt * sxx - sx * sx
-        var_j = var_i.T
-        r = cov / np.sqrt(var_i * var_j)
-    r[(cnt < 3) | ~np.isfinite(r)] = np.nan
-    r = np.clip(r, -1.0, 1.0)
-    np.fill_diagonal(r, 1.0)
-    return r
-
-
-def _pearson_full(df: Any, num: list[str]) -> Any:
-    import numpy as np
-    import polars as pl
-
-    k = len(num)
-    cnt, sx, sxx, sxy = (np.zeros((k, k)) for _ in range(4))
-    # centre on the means first: sums of squares of raw values lose precision
-    sel = df.select([pl.col(c).cast(pl.Float64).fill_nan(None) - pl.col(c).cast(pl.Float64)
-                     .fill_nan(None).mean() for c in num])
-    for off in range(0, df.height, CHUNK):
-        x = sel.slice(off, CHUNK).to_numpy().astype(float)
-        _accumulate(x, cnt, sx, sxx, sxy)
-    return _finish_corr(cnt, sx, sxx, sxy)
-
-
-def _codes(smp: Any, cat: list[str], by_name: dict[str, ColumnStats]) -> dict[str, Any]:
-    """Integer codes per categorical column on the sample: its top levels, then one code for
-    all other levels; -1 for missing."""
-    import numpy as np
-    import polars as pl
-
-    out = {}
-    for c in cat:
-        levels = [v for v, _ in by_name[c].extras.get("top", [])][:TOP_LEVELS]
-        mapping = {v: i for i, v in enumerate(levels)}
-        col = smp.get_column(c).cast(pl.String)
-        codes = col.replace_strict(mapping, default=len(levels), return_dtype=pl.Int32)
-        arr = codes.to_numpy().astype(float)
-        arr[col.is_null().to_numpy()] = -1
-        out[c] = np.nan_to_num(arr, nan=-1).astype(np.int64)
-    return out
-
-
-def _cramers_v(a: Any, b: Any) -> float | None:
-    """Bias-corrected Cramér's V (Bergsma 2013) of two code arrays (-1 is missing)."""
-    import numpy as np
-
-    keep = (a >= 0) & (b >= 0)
-    a, b = a[keep], b[keep]
-    n = len(a)
-    if n < 2:
-        return None
-    ka, kb = int(a.max()) + 1, int(b.max()) + 1
-    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(float)
-    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
-    r, k = table.shape
-    if r < 2 or k < 2:
-        return None
-    expected = np.outer(table.sum(1), table.sum(0)) / n
-    chi2 = float(((table - expected) ** 2 / expected).sum())
-    phi2 = max(0.0, chi2 / n - (k - 1) * (r - 1) / (n - 1))
-    rc = r - (r - 1) ** 2 / (n - 1)
-    kc = k - (k - 1) ** 2 / (n - 1)
-    d = min(rc - 1, kc - 1)
-    return float(min(1.0, math.sqrt(phi2 / d))) if d > 0 else None
-
-
-def _cramers_matrix(codes: dict[str, Any], cat: list[str]) -> Any:
-    import numpy as np
-
-    k = len(cat)
-    m = np.full((k, k), np.nan)
-    for i in range(k):
-        m[i, i] = 1.0
-        for j in range(i + 1, k):
-            v = _cramers_v(codes[cat[i]], codes[cat[j]])
-            m[i, j] = m[j, i] = np.nan if v is None else v
-    return m
-
-
-def _eta(codes: Any, y: Any) -> float | None:
-    """Correlation ratio of a numeric ``y`` on categorical codes (-1 and NaN are missing)."""
-    import numpy as np
-
-    keep = (codes >= 0) & ~np.isnan(y)
-    c, y = codes[keep], y[keep]
-    if len(y) < 3:
-        return None
-    total = float(((y - y.mean()) ** 2).sum())
-    if total == 0:
-        return None
-    cnt = np.bincount(c)
-    sums = np.bincount(c, weights=y)
-    nz = cnt > 0
-    between = float((sums[nz] ** 2 / cnt[nz]).sum() - y.sum() ** 2 / len(y))
-    return float(math.sqrt(max(0.0, min(1.0, between / total))))
-
-
-def _target_association(df: Any, smp: Any, target: str | None, by_name: dict[str, ColumnStats],
-                        num: list[str], cat: list[str], pearson: Any,
-                        codes: dict[str, Any]) -> dict[str, Any] | None:
-    """Each feature's association with the target: |Pearson| between numerics, Cramér's V
-    between categoricals, the correlation ratio between a categorical and a numeric."""
-    import numpy as np
-    import polars as pl
-
-    if target is None:
-        return None
-    tk = by_name[target].kind
-    out: dict[str, Any] = {}
-    method: dict[str, str] = {}
-    if tk == "numeric" and target in num:
-        y = smp.get_column(target).cast(pl.Float64).fill_nan(None).to_numpy().astype(float)
-        for c in num:
-            if c != target and pearson is not None:
-                v = pearson[num.index(target), num.index(c)]
-                out[c], method[c] = (None if np.isnan(v) else abs(float(v))), "pearson"
-        needed = [c for c in cat if c not in codes]
-        codes = {**codes, **(_codes(smp, needed, by_name) if needed else {})}
-        for c in cat:
-            out[c], method[c] = _eta(codes[c], y), "correlation ratio"
-    elif tk == "categorical" and target in cat:
-        needed = [c for c in cat if c not in codes]
-        codes = {**codes, **(_codes(smp, needed, by_name) if needed else {})}
-        tc = codes[target]
-        for c in cat:
-            if c != target:
-                out[c], method[c] = _cramers_v(tc, codes[c]), "cramers_v"
-        for c in num:
-            y = smp.get_column(c).cast(pl.Float64).fill_nan(None).to_numpy().astype(float)
-            out[c], method[c] = _eta(tc, y), "correlation ratio"
-    ranked = sorted(out, key=lambda c: -(out[c] or 0.0))
-    return {"column": target, "kind": tk,
-            "association": {c: {"value": out[c], "method": method[c]} for c in ranked}}
-
-
-def _vif(z: Any, num: list[str]) -> dict[str, Any] | None:
-    """Variance inflation factor per numeric column: the diagonal of the inverse correlation
-    matrix of complete rows (None where a column is a linear combination of others)."""
-    import numpy as np
-
-    if z is None:
-        return None
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.corrcoef(z, rowvar=False)
-    if not np.all(np.isfinite(r)):
-        return None
-    if np.linalg.cond(r) > 1e10:
-        inv_diag = np.full(len(num), np.nan)
-        try:  # columns outside the singular part still have a finite VIF
-            inv = np.linalg.pinv(r)
-            inv_diag = np.diag(inv)
-        except np.linalg.LinAlgError:
-            pass
-        res = {c: (None if not np.isfinite(v) or v > 1e8 else float(v))
-               for c, v in zip(num, inv_diag, strict=True)}
-        # a singular matrix: the columns in the degenerate direction have infinite VIF
-        w, vecs = np.linalg.eigh(r)
-        bad = np.abs(vecs[:, w < 1e-10]).max(axis=1) > 1e-6 if (w < 1e-10).any() else []
-        for c, b in zip(num, bad, strict=False):
-            if b:
-                res[c] = None
-        return res
-    inv = np.linalg.inv(r)
-    return {c: float(v) for c, v in zip(num, np.diag(inv), strict=True)}
-
-
-def _pca(z: Any, num: list[str]) -> dict[str, Any] | None:
-    """Explained variance of the standardised numeric columns (complete rows of the sample)
-    and the rows projected on the first two components, as a 2-D histogram."""
-    import numpy as np
-
-    if z is None:
-        return None
-    sd = z.std(axis=0)
-    keep = sd > 0
-    if keep.sum() < 2:
-        return None
-    zs = (z[:, keep] - z[:, keep].mean(axis=0)) / sd[keep]
-    cov = zs.T @ zs / max(len(zs) - 1, 1)
-    w, vecs = np.linalg.eigh(cov)
-    order = np.argsort(w)[::-1]
-    w, vecs = np.clip(w[order], 0, None), vecs[:, order]
-    ratio = w / w.sum() if w.sum() > 0 else w
-    proj = zs @ vecs[:, :2]
-    lo = np.percentile(proj, 0.5, axis=0)
-    hi = np.percentile(proj, 99.5, axis=0)
-    hi = np.where(hi > lo, hi, lo + 1)
-    counts, xe, ye = np.histogram2d(proj[:, 0], proj[:, 1], bins=GRID,
-                                    range=[[lo[0], hi[0]], [lo[1], hi[1]]])
-    cols = [c for c, k in zip(num, keep, strict=True) if k]
-    return {"columns": cols, "explained_variance_ratio": ratio.tolist(),
-            "cumulative": np.cumsum(ratio).tolist(),
-            "loadings": {f"PC{i + 1}": dict(zip(cols, vecs[:, i].tolist(), strict=True))
-                         for i in range(min(2, len(cols)))},
-            "projection": {"x_edges": xe.tolist(), "y_edges": ye.tolist(),
-                           "counts": counts.astype(int).tolist(), "rows": int(len(zs))}}
-
-
-def _pairs(smp: Any, num: list[str], pearson: Any, by_name: dict[str, ColumnStats]) -> list:
-    """2-D histograms (on the sample) of the most correlated numeric pairs."""
-    import numpy as np
-    import polars as pl
-
-    if pearson is None:
-        return []
-    k = len(num)
-    cand = [(abs(pearson[i, j]), i, j) for i in range(k) for j in range(i + 1, k)
-            if np.isfinite(pearson[i, j])]
-    cand.sort(key=lambda t: -t[0])
-    out = []
-    for _r, i, j in cand[:PAIRS]:
-        a, b = num[i], num[j]
-        xy = smp.select([pl.col(a).cast(pl.Float64).fill_nan(None),
-                         pl.col(b).cast(pl.Float64).fill_nan(None)]).drop_nulls().to_numpy()
-        if len(xy) < 2:
-            continue
-        rng = []
-        for c in (a, b):
-            ex = by_name[c].extras
-            lo, hi = ex.get("p005"), ex.get("p995")
-            if lo is None or hi is None or not hi > lo:
-                lo, hi = by_name[c].stats["min"], by_name[c].stats["max"]
-            rng.append([lo, hi if hi > lo else lo + 1])
-        counts, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=GRID, range=rng)
-        out.append({"x": a, "y": b, "pearson": float(pearson[i, j]), "x_edges": xe.tolist(),
-                    "y_edges": ye.tolist(), "counts": counts.astype(int).tolist()})
-    return out
-
-
-PERIODS = [("1h", 3600), ("1d", 86400), ("1w", 7 * 86400), ("1mo", 30.44 * 86400),
-           ("1q", 91.3 * 86400), ("1y", 365.25 * 86400)]
-
-
-def _trend(df: Any, stats: list[ColumnStats], target: str | None) -> dict[str, Any] | None:
-    """Rows and means of up to three numeric columns per period of the first datetime
-    column (the period chosen so there are at most 200 points)."""
-    import polars as pl
-
-    dts = [s for s in stats if s.kind == "datetime" and s.stats["distinct"] >= 2]
-    if not dts:
-        return None
-    s = dts[0]
-    span = s.stats["max"] - s.stats["min"]
-    seconds = span.total_seconds() if hasattr(span, "total_seconds") else float(span.days * 86400)
-    every = next((e for e, sec in PERIODS if seconds / sec <= 200), "1y")
-    nums = [x.name for x in stats if x.kind == "numeric" and x.stats["count"]]
-    if target in nums:
-        nums = [target] + [c for c in nums if c != target]
-    nums = nums[:3]
-    col = pl.col(s.name)
-    if df.schema[s.name] == pl.Date:
-        col = col.cast(pl.Datetime)
-    g = (df.lazy().filter(pl.col(s.name).is_not_null())
-         .group_by(col.dt.truncate(every).alias("period"))
-         .agg([pl.len().alias("rows")] + [pl.col(c).cast(pl.Float64).fill_nan(None).mean()
-                                          .alias(c) for c in nums])
-         .sort("period").collect())
-    return {"column": s.name, "every": every,
-            "periods": [p.isoformat() for p in g.get_column("period").to_list()],
-            "rows": g.get_column("rows").to_list(),
-            "means": {c: g.get_column(c).to_list() for c in nums}}
 
 
 def _warnings(facts: dict, stats: list[ColumnStats], n: int, target: str | None,
@@ -590,7 +348,7 @@ def _warnings(facts: dict, stats: list[ColumnStats], n: int, target: str | None,
                 st["distinct"] >= 50 and st["distinct"] >= HIGH_CARDINALITY_SHARE * st["count"])):
             out.append(f"{c}: high cardinality ({st['distinct']:,} distinct values); group rare "
                        "levels or encode it before modelling.")
-        if st["skewness"] is not None and abs(st["skewness"]) >= HEAVY_SKEW:
+        if st["skewness"] is not None and abs(st["skewness"]) >= HEAVY_SKEW and not _is_boolean(s):
             out.append(f"{c}: heavily skewed (skewness {st['skewness']:.2f}); consider a log or "
                        "rank transform.")
     tgt = facts.get("target")
@@ -615,27 +373,3 @@ def _warnings(facts: dict, stats: list[ColumnStats], n: int, target: str | None,
         if high:
             out.append(f"Multicollinearity: VIF ≥ {HIGH_VIF:g} for {', '.join(high)}.")
     return out
-
-
-def _clean(v: Any) -> Any:
-    """JSON-able: numpy scalars to Python, NaN and infinities to None, dates to ISO text."""
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, dt.datetime | dt.date | dt.time):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return str(v)
-    if v is None or isinstance(v, str):
-        return v
-    return str(v)

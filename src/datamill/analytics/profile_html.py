@@ -21,6 +21,10 @@ def render(facts: dict[str, Any]) -> str:
         ("missing", "Missing values", _missing(facts)),
         ("columns", "Columns", _columns(facts)),
     ]
+    if facts.get("datetimes"):
+        sections.append(("datetimes", "Dates and times", _datetimes(facts["datetimes"])))
+    if facts.get("text"):
+        sections.append(("text", "Text columns", _text(facts["text"])))
     if facts["correlations"] or facts.get("target"):
         sections.append(("correlations", "Correlations", _correlations(facts)))
     if facts["outliers"]:
@@ -30,7 +34,7 @@ def render(facts: dict[str, Any]) -> str:
     if facts.get("pca"):
         sections.append(("pca", "Principal components", _pca(facts["pca"])))
     if facts.get("pairs"):
-        sections.append(("pairs", "Most correlated pairs", _pairs(facts["pairs"])))
+        sections.append(("interactions", "Interactions", _pairs(facts["pairs"])))
     if facts.get("trend"):
         sections.append(("trend", "Trend", _trend(facts["trend"])))
     sub = f"{o['rows']:,} rows × {o['columns']:,} columns"
@@ -71,7 +75,27 @@ def _missing(facts: dict) -> str:
     with_nulls.sort(key=lambda r: -r[1])
     chart = charts.bars([r[0] for r in with_nulls[:40]], [r[2] * 100 for r in with_nulls[:40]],
                         value_format="{:.1f}%", title="missing values (% of rows)")
-    return f"<div class='grid'>{_card(chart)}{_card(table(['column', 'missing', 'share'], with_nulls, {1, 2}))}</div>"
+    html = (f"<div class='grid'>{_card(chart)}"
+            f"{_card(table(['column', 'missing', 'share'], with_nulls, {1, 2}))}</div>")
+    mp = facts.get("missing_patterns")
+    if mp and mp["patterns"]:
+        pats = charts.patterns(mp["columns"], [p["missing"] for p in mp["patterns"]],
+                               [p["rows"] for p in mp["patterns"]],
+                               title="missing-value patterns")
+        more = (f"<div class='muted'>{mp['other_patterns']:,} rarer patterns cover "
+                f"{mp['other_rows']:,} rows.</div>" if mp["other_patterns"] else "")
+        parts = [_card("<h3>Which columns are missing together</h3><div class='muted'>one row "
+                       "per combination (red = missing), most common first, with its rows</div>"
+                       + pats + more)]
+        nc = mp.get("nullity_correlation")
+        if nc:
+            parts.append(_card("<h3>Nullity correlation</h3><div class='muted'>correlation of "
+                               "the missing indicators: 1 = always missing together, −1 = never"
+                               "</div>" + charts.heatmap(nc["columns"], nc["matrix"],
+                                                          title="nullity correlation",
+                                                          legend_label="correlation")))
+        html += "<div class='grid'>" + "".join(parts) + "</div>"
+    return html
 
 
 def _columns(facts: dict) -> str:
@@ -90,14 +114,25 @@ NUMERIC_ROWS = ("count", "nulls", "distinct", "mean", "std", "min", "q05", "q25"
 OTHER_ROWS = ("count", "nulls", "distinct", "mode", "min", "max", "range")
 
 
+BOOLEAN_ROWS = ("count", "nulls", "true_count", "false_count", "true_share")
+
+
 def _column(name: str, c: dict) -> str:
-    keys = NUMERIC_ROWS if c["kind"] == "numeric" else OTHER_ROWS
+    keys = {"numeric": NUMERIC_ROWS, "boolean": BOOLEAN_ROWS}.get(c["kind"], OTHER_ROWS)
     stats = table(["statistic", "value"], [[k, c.get(k)] for k in keys], {1})
     charts_html = ""
-    if c["kind"] == "numeric":
+    if c["kind"] == "boolean":
+        t, f = c.get("true_count") or 0, c.get("false_count") or 0
+        labels = ["1", "0"] if "Boolean" not in str(c["dtype"]) else ["true", "false"]
+        total = max(t + f, 1)
+        charts_html += charts.bars(labels, [t, f], title=f"{name}: values",
+                                   value_labels=[f"{t:,} ({t / total:.1%})",
+                                                 f"{f:,} ({f / total:.1%})"])
+    elif c["kind"] == "numeric":
         h = c.get("histogram")
         if h:
-            charts_html += charts.histogram(h["edges"], h["counts"], title=f"{name}: histogram")
+            charts_html += charts.histogram(h["edges"], h["counts"], title=f"{name}: histogram",
+                                            integer=bool(h.get("integer")))
         if c.get("box"):
             charts_html += "<br>" + charts.boxplot(c["box"], title=f"{name}: box plot")
         top = c.get("top") or []
@@ -132,7 +167,8 @@ def _correlations(facts: dict) -> str:
             lo = 0.0 if key == "cramers_v" else -1.0
             m = corr[key]
             parts.append(_card(f"<h3>{escape(label)}</h3>" + charts.heatmap(
-                m["columns"], m["matrix"], lo=lo, hi=1.0, title=label)))
+                m["columns"], m["matrix"], lo=lo, hi=1.0, title=label,
+                legend_label="association" if key == "cramers_v" else "correlation")))
     html = f"<div class='grid'>{''.join(parts)}</div>" if parts else ""
     t = facts.get("target")
     if t and t["association"]:
@@ -186,9 +222,55 @@ def _pca(p: dict) -> str:
 def _pairs(pairs: list) -> str:
     cards = [_card(f"<div class='muted'>Pearson {fmt(p['pearson'])}</div>" + charts.grid2d(
         p["x_edges"], p["y_edges"], p["counts"], x_label=p["x"], y_label=p["y"],
-        title=f"{p['x']} × {p['y']}")) for p in pairs]
-    return ("<p class='muted'>2-D histograms of the sample (0.5–99.5% of each column's range)."
-            "</p><div class='grid'>" + "".join(cards) + "</div>")
+        title=f"{p['x']} × {p['y']}", means=p.get("y_means"))) for p in pairs]
+    return ("<p class='muted'>The most correlated numeric pairs (with the target first), as "
+            "2-D histograms of the sample over 0.5–99.5% of each column's range: darker cells "
+            "hold more rows; the orange line is the mean of y in each x bin.</p>"
+            "<div class='grid'>" + "".join(cards) + "</div>")
+
+
+def _datetimes(d: dict) -> str:
+    from datamill.analytics.profile_sections import MONTHS, WEEKDAYS
+
+    out = []
+    for name, v in d.items():
+        parts = []
+        if v.get("hour"):
+            parts.append(_card(f"<h3>{escape(name)}: by hour of day</h3>" + charts.columns(
+                [str(h) for h in range(24)], v["hour"], title=f"{name} by hour")))
+        parts.append(_card(f"<h3>{escape(name)}: by weekday</h3>" + charts.columns(
+            WEEKDAYS, v["weekday"], width=260, title=f"{name} by weekday")))
+        parts.append(_card(f"<h3>{escape(name)}: by month</h3>" + charts.columns(
+            MONTHS, v["month"], width=320, title=f"{name} by month")))
+        out.append("<div class='grid'>" + "".join(parts) + "</div>")
+    return "<p class='muted'>Rows per hour, weekday and month, over all rows.</p>" + "".join(out)
+
+
+def _text(t: dict) -> str:
+    out = []
+    for name, v in t.items():
+        ln = v["length"]
+        cc = v["char_classes"]
+        classes = [k for k in cc if cc[k] is not None]
+        parts = [
+            _card(f"<h3>{escape(name)}: length (characters)</h3>" + charts.histogram(
+                ln["edges"], ln["counts"], integer=True, title=f"{name}: length")
+                + f"<div class='muted'>min {ln['min']:,} · median {fmt(ln['median'])} · mean "
+                  f"{fmt(ln['mean'])} · max {ln['max']:,}</div>"),
+            _card(f"<h3>{escape(name)}: character classes</h3>" + charts.bars(
+                classes, [cc[k] * 100 for k in classes], value_format="{:.1f}%",
+                title=f"{name}: character classes")),
+        ]
+        if v["words"]:
+            parts.append(_card(f"<h3>{escape(name)}: most common words</h3>" + charts.bars(
+                [w for w, _ in v["words"]], [n for _, n in v["words"]],
+                title=f"{name}: common words") + f"<div class='muted'>{v['distinct_words']:,} "
+                "distinct words</div>"))
+        out.append("<div class='grid'>" + "".join(parts) + "</div>")
+    rows = next(iter(t.values()))["rows"]
+    return (f"<p class='muted'>String columns holding free text (long, multi-word or mostly "
+            f"unique values), from up to {rows:,} non-missing values of the sample.</p>"
+            + "".join(out))
 
 
 def _trend(t: dict) -> str:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from datamill.analytics.stats import resampling
 from datamill.analytics.stats.inputs import _check_level, _mean_var, _samples, lag1_autocorrelation
 from datamill.analytics.stats.results import (
     ConfidenceInterval,
@@ -37,18 +38,11 @@ def _stat_fn(statistic: str | Callable[..., Any]) -> tuple[str, Callable[..., An
     return key, getattr(np, key)
 
 
-def _resample(x: Any, fn: Callable[..., Any], n_resamples: int, rng: Any) -> Any:
-    """``n_resamples`` bootstrap replicates of ``fn``; vectorised in chunks of ~4M values."""
-    import numpy as np
-
-    n = x.size
-    out = np.empty(n_resamples)
-    chunk = max(1, min(n_resamples, 4_000_000 // max(n, 1)))
-    for start in range(0, n_resamples, chunk):
-        m = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(m, n), dtype=np.int32 if n < 2**31 else np.int64)
-        out[start:start + m] = fn(x[idx], axis=1)
-    return out
+def _resample(x: Any, fn: Callable[..., Any], n_resamples: int, rng: Any,
+              key: str | None = None) -> Any:
+    """``n_resamples`` bootstrap replicates of ``fn``: every index drawn (in chunks) up to
+    50M draws, blockwise beyond for the built-in statistics (see ``resampling``)."""
+    return resampling.resample(x, fn, n_resamples, rng, key)
 
 
 def _percentile_ci(boot: Any, level: float) -> tuple[float, float]:
@@ -77,11 +71,12 @@ def bootstrap_ci(data: Any, statistic: str | Callable[..., Any] = "mean", *, lev
         raise InsufficientDataError(f"a bootstrap needs at least 2 values, got {s.n}")
     name, fn = _stat_fn(statistic)
     est = float(fn(s.values[None, :], axis=1)[0])
-    boot = _resample(s.values, fn, n_resamples, np.random.default_rng(seed))
+    boot = _resample(s.values, fn, n_resamples, np.random.default_rng(seed), name)
     lo, hi = _percentile_ci(boot, level)
     ci = ConfidenceInterval(name, est, lo, hi, level, f"bootstrap (percentile, {n_resamples} resamples)",
                             {s.label: s.n}, {s.label: s.dropped},
-                            details={"bootstrap_se": float(boot.std(ddof=1)), "seed": seed})
+                            details={"bootstrap_se": float(boot.std(ddof=1)), "seed": seed,
+                                     "resampling": resampling.method_of(s.n, n_resamples, name)})
     if s.values.max() == s.values.min():
         ci.warnings.append("the data are constant: every resample gives the same value")
     ci.interpretation = (f"The {name} is {_fmt(est)}; resampling the {s.n} values {n_resamples} times "
@@ -118,7 +113,7 @@ def ci_mean(x: Any, level: float = 0.95, *, method: str = "t", n_resamples: int 
         desc = "t"
     else:
         _check_resamples(n_resamples)
-        boot = _resample(s.values, np.mean, n_resamples, np.random.default_rng(seed))
+        boot = _resample(s.values, np.mean, n_resamples, np.random.default_rng(seed), "mean")
         lo, hi = _percentile_ci(boot, level)
         desc = f"bootstrap (percentile, {n_resamples} resamples)"
         details["seed"] = seed
@@ -189,7 +184,8 @@ def ci_diff_means(a: Any, b: Any, level: float = 0.95, *, equal_var: bool = Fals
         if sa.n < 2 or sb.n < 2:
             raise InsufficientDataError("a bootstrap needs at least 2 values in each group")
         rng = np.random.default_rng(seed)
-        boot = _resample(sa.values, np.mean, n_resamples, rng) - _resample(sb.values, np.mean, n_resamples, rng)
+        boot = (_resample(sa.values, np.mean, n_resamples, rng, "mean")
+                - _resample(sb.values, np.mean, n_resamples, rng, "mean"))
         est = float(sa.values.mean() - sb.values.mean())
         lo, hi = _percentile_ci(boot, level)
         desc = f"bootstrap (percentile, {n_resamples} resamples)"

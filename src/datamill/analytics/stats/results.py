@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from datamill.analytics.jsonable import jsonable as _jsonable
 from datamill.errors import UsageError
 
 ALTERNATIVES = ("two-sided", "less", "greater")
@@ -35,27 +35,7 @@ class ZeroVarianceError(StatsInputError):
 
 # -- result objects -------------------------------------------------------------------------
 
-
-def _jsonable(v: Any) -> Any:
-    """Plain Python (str, int, float, bool, None, list, dict); non-finite floats become None."""
-    if v is None or isinstance(v, bool | str):
-        return v
-    if isinstance(v, int):
-        return int(v)
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if hasattr(v, "to_dict") and not isinstance(v, Mapping) and not hasattr(v, "dtype"):
-        return v.to_dict()
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    mod = type(v).__module__.split(".")[0]
-    if mod == "numpy":
-        if getattr(v, "ndim", 0):
-            return [_jsonable(x) for x in v.tolist()]
-        return _jsonable(v.item())
-    return str(v)
+# -- result objects -------------------------------------------------------------------------
 
 
 def _fmt(x: float | None, sig: int = 4) -> str:
@@ -300,5 +280,3 @@ class AdjustedPValues:
         for lab, p, q, r in zip(self.labels, self.p_values, self.adjusted, self.reject, strict=True):
             t.add_row(lab, _fmt(p, 3), _fmt(q, 3), "yes" if r else "no")
         return t
-
-

@@ -778,3 +778,32 @@ def test_an_older_store_is_upgraded_on_open(store_url: str, tmp_path: Path, monk
             assert sa.inspect(conn).has_table("experiments")
             assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         assert store.get_run("before-upgrade").pipeline == "sales"
+
+
+def test_closing_the_store_while_another_thread_writes_lets_that_write_finish(
+        tmp_path: Path) -> None:
+    """The engine closes the store when a run fails early while the store writer's thread
+    may still be in a transaction; closing that connection under it crashed the sqlite3
+    module (a segfault in a core-only install). Busy connections close when they end."""
+    import threading
+
+    store = RunStore.open(f"sqlite:///{tmp_path / 'runs.db'}")
+    store.create_run(make_run("r1"))
+    inside, closed, done = threading.Event(), threading.Event(), []
+
+    def writer() -> None:
+        with store._db.write() as tx:
+            inside.set()
+            closed.wait(10)
+            tx.run("UPDATE runs SET state = 'failed' WHERE run_id = 'r1'")
+        done.append(True)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    inside.wait(10)
+    store.close()
+    closed.set()
+    t.join(10)
+    assert done == [True]
+    with RunStore.open(f"sqlite:///{tmp_path / 'runs.db'}") as again:
+        assert again.get_run("r1").state == "failed"

@@ -159,6 +159,7 @@ class SqliteBackend(Backend):
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._closing = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
@@ -213,8 +214,13 @@ class SqliteBackend(Backend):
 
     def _release(self, conn: sqlite3.Connection) -> None:
         with self._lock:
-            if conn in self._all:
+            if conn not in self._all:
+                return
+            if not self._closing:
                 self._idle.append(conn)
+                return
+            self._all.remove(conn)
+        conn.close()  # the store was closed while this transaction ran
 
     def _error(self, verb: str, exc: sqlite3.Error) -> StoreError:
         return _store_error(verb, self.display, exc,
@@ -232,9 +238,15 @@ class SqliteBackend(Backend):
                             {"n": name}))
 
     def close(self) -> None:
+        """Close the idle connections now and each busy one when its transaction ends:
+        closing a connection another thread is using (the store writer's last batch)
+        crashes the sqlite3 module. A transaction begun after close gets a connection
+        of its own, closed when it ends."""
         with self._lock:
-            conns, self._all, self._idle = self._all, [], []
-        for conn in conns:
+            self._closing = True
+            idle, self._idle = self._idle, []
+            self._all = [c for c in self._all if c not in idle]
+        for conn in idle:
             conn.close()
 
     # SQLite has no time zones: naive UTC text with microseconds, so text order is time order
